@@ -1,0 +1,154 @@
+"""Command-line flags shared by the training scripts. Imports no TensorFlow: argument
+mistakes are reported in a fraction of a second, before the heavy imports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from rlharness import _validate as v
+
+SCHEDULES = ("constant", "exponential", "step", "inverse-time", "polynomial", "cosine", "piecewise")
+UPDATE_MODES = ("fit", "train_on_batch", "tf_function")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump)."""
+
+    def error(self, message: str):
+        fail(f"{message} (see {self.prog} --help)", self.prog)
+
+
+def fail(message: str, prog: str | None = None) -> None:
+    """Print ``prog: error: message`` and exit with status 2: no traceback."""
+    prog = prog or os.path.basename(sys.argv[0])
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _checked(check, *extra):
+    def parse(text: str):
+        try:
+            value = float(text) if check in (v.positive, v.non_negative, v.in_range) else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        try:
+            check("value", value, *extra)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("value ", "", 1)) from None
+        return value
+
+    parse.__name__ = check.__name__.replace("_", " ")
+    return parse
+
+
+positive_int = _checked(v.positive_int)
+non_negative_int = _checked(v.non_negative_int)
+positive_float = _checked(v.positive)
+non_negative_float = _checked(v.non_negative)
+unit_interval = _checked(v.in_range, 0.0, 1.0)
+
+
+def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--env", default=env, help="gymnasium environment id (default: %(default)s)")
+    g.add_argument("--total-steps", type=positive_int, default=total_steps,
+                   help="the run's total env steps, also when resuming (default: %(default)s)")
+    g.add_argument("--seed", type=non_negative_int, default=0, help="(default: %(default)s)")
+    g.add_argument("--logdir", default=None,
+                   help="run directory for event files and checkpoints "
+                        "(default: a fresh one under runs/)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --logdir from its last checkpoint")
+    g.add_argument("--checkpoint-every", type=non_negative_int, default=10_000,
+                   help="env steps between checkpoints, 0: only at the end (default: %(default)s)")
+    g.add_argument("--eval-freq", type=non_negative_int, default=10_000,
+                   help="env steps between greedy evaluations, 0: only at the end "
+                        "(default: %(default)s)")
+    g.add_argument("--eval-episodes", type=non_negative_int, default=20,
+                   help="episodes per evaluation (default: %(default)s)")
+    g.add_argument("--update-mode", choices=UPDATE_MODES, default="tf_function",
+                   help="how each training round runs: one model.fit(epochs=1), one "
+                        "train_on_batch, or one compiled tf.function (default: %(default)s)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_steps: int,
+                decay_rate: float) -> None:
+    g = p.add_argument_group("learning rate (a pure function of the global step)")
+    g.add_argument("--lr", type=positive_float, default=lr,
+                   help="initial learning rate (default: %(default)s)")
+    g.add_argument("--lr-schedule", choices=SCHEDULES, default=schedule,
+                   help="(default: %(default)s)")
+    g.add_argument("--lr-clock", choices=("updates", "env_steps"), default="updates",
+                   help="the global-step counter the schedule reads (default: %(default)s)")
+    g.add_argument("--decay-steps", type=positive_int, default=decay_steps,
+                   help="clock steps per decay period (default: %(default)s)")
+    g.add_argument("--decay-rate", type=positive_float, default=decay_rate,
+                   help="exponential/inverse-time rate; the drop factor for 'step' and "
+                        "'piecewise' (default: %(default)s)")
+    g.add_argument("--staircase", action="store_true", help="decay in discrete intervals")
+    g.add_argument("--end-lr", type=non_negative_float, default=None,
+                   help="final lr of 'polynomial' (default: lr/100)")
+    g.add_argument("--power", type=positive_float, default=1.0,
+                   help="power of 'polynomial', 1 = linear (default: %(default)s)")
+    g.add_argument("--warmup-steps", type=non_negative_int, default=0,
+                   help="linear warmup of 'cosine' (default: %(default)s)")
+    g.add_argument("--boundaries", type=positive_int, nargs="+", default=None,
+                   help="step boundaries of 'piecewise' (default: decay-steps x 1, 2, 3)")
+
+
+def validate_lr_args(args: argparse.Namespace) -> None:
+    if args.lr_schedule in ("exponential", "step", "piecewise") and args.decay_rate > 1:
+        fail(f"--decay-rate {args.decay_rate} would grow the lr with --lr-schedule "
+             f"{args.lr_schedule}; use a rate in (0, 1]")
+    if args.boundaries and any(b <= a for a, b in zip(args.boundaries, args.boundaries[1:])):
+        fail("--boundaries must be strictly increasing")
+
+
+def make_schedule_from_args(args: argparse.Namespace):
+    from rlharness.schedules import make_schedule
+
+    boundaries = args.boundaries or [args.decay_steps * i for i in (1, 2, 3)]
+    end_lr = args.end_lr if args.end_lr is not None else args.lr / 100
+    return make_schedule(
+        args.lr_schedule, args.lr, decay_steps=args.decay_steps, decay_rate=args.decay_rate,
+        staircase=args.staircase, end_learning_rate=end_lr, power=args.power,
+        warmup_steps=args.warmup_steps, boundaries=boundaries,
+    )
+
+
+def default_logdir(algo: str, env: str) -> str:
+    return os.path.join("runs", f"{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True) -> None:
+    """Check the env and the run directory; fills in a default ``--logdir``."""
+    from envs import EnvError, check_env_id, require_discrete
+
+    try:
+        check_env_id(args.env)
+        if discrete:
+            import gymnasium
+
+            probe = gymnasium.make(args.env)
+            try:
+                require_discrete(probe, algo.upper())
+            finally:
+                probe.close()
+    except EnvError as e:
+        fail(str(e))
+    if args.resume:
+        if args.logdir is None:
+            fail("--resume needs --logdir RUN, the run directory to continue")
+        if not os.path.isdir(args.logdir):
+            fail(f"--resume: run directory {args.logdir} does not exist")
+        if not os.path.exists(os.path.join(args.logdir, "checkpoints", "checkpoint")):
+            fail(f"--resume: no checkpoint in {args.logdir}; start a new run without --resume")
+    elif args.logdir is None:
+        args.logdir = default_logdir(algo, args.env)
+    elif os.path.isdir(args.logdir) and os.listdir(args.logdir):
+        fail(f"run directory {args.logdir} is not empty; pass --resume to continue it, "
+             "or choose a new --logdir")

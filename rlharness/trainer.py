@@ -1,0 +1,141 @@
+"""The training loop: env steps, training rounds, evaluation, logging."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from envs import final_observations, finished_episodes
+from rlharness.agent import Agent
+from rlharness.controller import DecayController
+from rlharness.logger import RunWriter
+from rlharness.step import GlobalStep
+
+#: TensorBoard step axis of each tag group.
+AXES = {"train": "updates", "time": "updates", "rollout": "env_steps", "eval": "env_steps"}
+
+
+class Trainer:
+    """Runs ``agent`` in the vector env ``env`` for ``total_steps`` env steps.
+
+    Owns the run's :class:`GlobalStep`, the :class:`DecayController` that drives the
+    agent's optimizer lr on ``lr_clock``, and the :class:`RunWriter`. Logging axes:
+    ``train/*`` and ``time/*`` on the global update step (``train/learning_rate`` at
+    every update), ``rollout/*`` and ``eval/*`` on env steps. Greedy evaluation runs
+    ``eval_episodes`` episodes in ``eval_env`` every ``eval_freq`` env steps (0: only at
+    the end) and at the end of training.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        env,
+        *,
+        total_steps: int,
+        log_dir: str,
+        lr_clock: str = "updates",
+        eval_env=None,
+        eval_freq: int = 0,
+        eval_episodes: int = 10,
+        seed: int = 0,
+        progress: bool = True,
+        global_step: GlobalStep | None = None,
+    ) -> None:
+        self.agent, self.env, self.eval_env = agent, env, eval_env
+        self.total_steps, self.seed = total_steps, seed
+        self.eval_freq, self.eval_episodes = eval_freq, eval_episodes
+        self.global_step = global_step if global_step is not None else GlobalStep()
+        agent.bind(self.global_step, total_steps)
+        self.controller = DecayController(agent.optimizer, None, self.global_step, lr_clock)
+        self.writer = RunWriter(log_dir)
+        self.log_dir = log_dir
+        self.progress = progress
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.last_eval: float | None = None
+        self.obs: np.ndarray | None = None
+
+    def train(self) -> dict[str, float]:
+        """Run until ``total_steps`` env steps; return a summary."""
+        env, agent, step = self.env, self.agent, self.global_step
+        n_envs = env.num_envs
+        if self.obs is None:
+            self.obs, _ = env.reset(seed=self.seed)
+        start_time, start_steps = time.perf_counter(), step.env_steps
+        bar = tqdm(total=self.total_steps, initial=step.env_steps, unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        while step.env_steps < self.total_steps:
+            actions = agent.act(self.obs)
+            next_obs, rewards, terminated, truncated, infos = env.step(actions)
+            real_next = final_observations(next_obs, infos, terminated | truncated)
+            step.env_steps += n_envs
+            agent.observe(self.obs, actions, rewards, real_next, terminated, truncated)
+            self.obs = next_obs
+            for i, (ep_return, ep_length) in enumerate(finished_episodes(infos)):
+                self._log_episode(ep_return, ep_length, step.env_steps - n_envs + 1 + i, bar)
+            if (step.env_steps >= agent.learning_starts
+                    and (step.env_steps // n_envs) % agent.train_freq == 0):
+                self._train_round(start_time, start_steps)
+            if self.eval_freq and step.env_steps % self.eval_freq < n_envs \
+                    and step.env_steps < self.total_steps:
+                self.evaluate()
+            bar.update(n_envs)
+        bar.close()
+        self.evaluate()
+        self.writer.flush()
+        elapsed = time.perf_counter() - start_time
+        return {
+            "eval/mean_return": self.last_eval,
+            "env_steps": step.env_steps,
+            "updates": step.updates,
+            "episodes": step.episodes,
+            "seconds": elapsed,
+            "sps": (step.env_steps - start_steps) / max(elapsed, 1e-9),
+        }
+
+    def _log_episode(self, ep_return: float, ep_length: int, at: int, bar) -> None:
+        self.global_step.episodes += 1
+        self.recent_returns.append(ep_return)
+        self.writer.scalar("rollout/ep_return", ep_return, at)
+        self.writer.scalar("rollout/ep_length", ep_length, at)
+        for name, value in self.agent.rollout_metrics().items():
+            self.writer.scalar(f"rollout/{name}", value, at)
+        bar.set_postfix(episodes=self.global_step.episodes,
+                        ret=f"{np.mean(self.recent_returns):.1f}", refresh=False)
+
+    def _train_round(self, start_time: float, start_steps: int) -> None:
+        step, writer = self.global_step, self.writer
+        first = step.updates
+        self.controller.before_update()
+        metrics = self.agent.update()
+        n = self.controller.after_update()
+        if n == 0:
+            return
+        writer.scalars("train/learning_rate", self.controller.learning_rates(first, n),
+                       range(first, first + n))
+        last = step.updates - 1
+        for name, value in metrics.items():
+            if not np.isfinite(value):
+                raise FloatingPointError(f"train/{name} is {value} at update {last}")
+            writer.scalar(f"train/{name}", value, last)
+        sps = (step.env_steps - start_steps) / max(time.perf_counter() - start_time, 1e-9)
+        writer.scalar("time/sps", sps, last)
+        writer.scalar("time/env_steps", step.env_steps, last)
+        writer.maybe_flush()
+
+    def evaluate(self) -> float | None:
+        """Mean return of ``eval_episodes`` greedy episodes, logged as eval/mean_return."""
+        if self.eval_env is None or self.eval_episodes <= 0:
+            return None
+        returns: list[float] = []
+        obs, _ = self.eval_env.reset(seed=self.seed + 10_000 + self.global_step.env_steps)
+        while len(returns) < self.eval_episodes:
+            obs, _, terminated, truncated, infos = self.eval_env.step(
+                self.agent.act(obs, explore=False))
+            returns.extend(r for r, _ in finished_episodes(infos))
+        self.last_eval = float(np.mean(returns[: self.eval_episodes]))
+        self.writer.scalar("eval/mean_return", self.last_eval, self.global_step.env_steps)
+        self.writer.flush()
+        return self.last_eval

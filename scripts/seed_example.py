@@ -1,0 +1,43 @@
+"""The question's sine-regression loop, fixed with rlharness.
+
+Twenty ``model.fit(..., epochs=1)`` calls, as in RL code. Keras's epoch-indexed
+LearningRateScheduler would keep the lr constant here; GlobalStepScheduler decays it
+exponentially by the global update step: ``lr = 0.5 * 0.5 ** (step / 25)``.
+
+    python scripts/seed_example.py && tensorboard --logdir runs/seed_example
+"""
+
+import argparse
+import os
+import random
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--logdir", default="runs/seed_example", help="TensorBoard directory")
+args = parser.parse_args()
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rlharness import GlobalStepScheduler  # noqa: E402
+from rlharness.schedules import ExponentialDecay  # noqa: E402
+
+X = [i * 0.05 for i in range(100)]
+model = keras.Sequential(
+    [keras.Input((1,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)]
+)
+model.compile(loss="mse", optimizer=keras.optimizers.Adam(learning_rate=0.5))
+scheduler = GlobalStepScheduler(
+    ExponentialDecay(initial_learning_rate=0.5, decay_steps=25, decay_rate=0.5),
+    log_dir=args.logdir,
+)
+for ep in range(20):
+    lr = float(model.optimizer.learning_rate) if scheduler.controller else 0.5
+    X_train = np.array(random.sample(X, 10)).reshape(-1, 1)
+    y_train = np.sin(X_train)
+    history = model.fit(X_train, y_train, batch_size=2, epochs=1, verbose=0,
+                        callbacks=[scheduler])
+    print(f"iteration {ep:2d}  global step {scheduler.global_step.updates:3d}  "
+          f"lr at its first batch {lr:.5f}  loss {history.history['loss'][-1]:.4f}")
+print(f"lr of all {scheduler.global_step.updates} updates written to {args.logdir} "
+      "(train/learning_rate)")
