@@ -1,0 +1,26 @@
+"""Gymnasium environments for rlharness: construction, validation and a test chain env.
+
+Importing this package registers ``Chain-v0``. It never imports TensorFlow.
+"""
+
+from envs.chain import ChainEnv
+from envs.make import (
+    EnvError,
+    check_env_id,
+    final_observations,
+    finished_episodes,
+    make_env,
+    make_vec_env,
+    require_discrete,
+)
+
+__all__ = [
+    "ChainEnv",
+    "EnvError",
+    "check_env_id",
+    "final_observations",
+    "finished_episodes",
+    "make_env",
+    "make_vec_env",
+    "require_discrete",
+]

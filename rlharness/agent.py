@@ -94,7 +94,8 @@ def compile_update(
     optimizer: keras.optimizers.Optimizer,
     jit_compile: bool = True,
 ) -> Callable[[tuple[np.ndarray, ...]], dict[str, float]]:
-    """Return ``run(batch) -> metrics`` applying ``train_round(*batch)`` once per call.
+    """Return ``run(batch) -> metrics`` applying ``train_round(*batch)`` once per call;
+    ``run.tracing_count()`` says how often the round was traced (once, if shapes are fixed).
 
     ``train_round`` holds the algorithm's whole update (loss, gradients,
     ``optimizer.apply``), possibly many gradient steps over stacked minibatches; the
@@ -109,38 +110,61 @@ def compile_update(
     if mode not in UPDATE_MODES:
         raise ValueError(f"unknown update mode {mode!r}; use one of {', '.join(UPDATE_MODES)}")
     step = tf.function(train_round)  # autograph for the round's loop, also inside Keras
+    run = _DRIVERS[mode](step, network, optimizer, jit_compile)
+    run.tracing_count = step.experimental_get_tracing_count
+    return run
 
-    if mode == "tf_function":
-        compiled = tf.function(step, jit_compile=jit_compile)
 
-        def run(batch):
-            return {k: float(v) for k, v in compiled(*batch).items()}
+def _tf_function_driver(step, network, optimizer, jit_compile):
+    compiled = tf.function(step, jit_compile=jit_compile)
 
-        return run
+    def run(batch):
+        return {k: float(v) for k, v in compiled(*batch).items()}
 
+    return run
+
+
+def _keras_model(step, network, optimizer, jit_compile) -> _RoundModel:
     model = _RoundModel(network, step)
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     model.built = True  # its network is built; skips Keras's symbolic build on the batch
+    return model
 
-    if mode == "train_on_batch":
 
-        def run(batch):
-            return {k: float(v) for k, v in model.train_on_batch(batch, return_dict=True).items()}
+def _train_on_batch_driver(step, network, optimizer, jit_compile):
+    model = _keras_model(step, network, optimizer, jit_compile)
 
-        return run
+    def run(batch):
+        return {k: float(v) for k, v in model.train_on_batch(batch, return_dict=True).items()}
 
+    return run
+
+
+def _fit_driver(step, network, optimizer, jit_compile):
+    model = _keras_model(step, network, optimizer, jit_compile)
     slots: list[tf.Variable] = []
     dataset: list[tf.data.Dataset] = []
 
     def run(batch):
         if not slots:
             slots.extend(tf.Variable(x, trainable=False) for x in batch)
-            dataset.append(tf.data.Dataset.from_tensors(0).repeat().map(
-                lambda _: (tuple(v.read_value() for v in slots),)))
+            # Keras makes a new iterator per fit; tf.data's graph rewrites cost ~10 ms each.
+            options = tf.data.Options()
+            options.experimental_optimization.apply_default_optimizations = False
+            options.autotune.enabled = False
+            dataset.append(
+                tf.data.Dataset.from_tensors(0).repeat()
+                .map(lambda _: (tuple(v.read_value() for v in slots),))
+                .with_options(options)
+            )
         else:
             for v, x in zip(slots, batch):
                 v.assign(x)
-        history = model.fit(dataset[0], steps_per_epoch=1, epochs=1, verbose=0)
+        history = model.fit(dataset[0], steps_per_epoch=1, epochs=1, verbose=0, shuffle=False)
         return {k: float(v[-1]) for k, v in history.history.items()}
 
     return run
+
+
+_DRIVERS = {"fit": _fit_driver, "train_on_batch": _train_on_batch_driver,
+            "tf_function": _tf_function_driver}

@@ -45,7 +45,9 @@ class RunWriter:
         self._last_step: dict[str, int] = {}
         self._last_flush = time.monotonic()
         # One graph per writer: a traced summary op is bound to the writer it saw.
-        self._write_points = tf.function(self._write_points_eager, input_signature=_POINTS_SIGNATURE)
+        self._write_points = tf.function(
+            self._write_points_eager, input_signature=_POINTS_SIGNATURE
+        )
 
     def _write_points_eager(self, tags, steps, values):
         with self._writer.as_default():
@@ -112,6 +114,7 @@ def read_scalars(log_dir: str) -> dict[str, list[tuple[int, float]]]:
     for path in event_files(log_dir):
         for event in EventFileLoader(path).Load():
             for v in event.summary.value:
-                value = tensor_util.make_ndarray(v.tensor) if v.HasField("tensor") else v.simple_value
+                tensor = v.HasField("tensor")
+                value = tensor_util.make_ndarray(v.tensor) if tensor else v.simple_value
                 points.setdefault(v.tag, []).append((event.step, float(np.asarray(value))))
     return points

@@ -42,7 +42,7 @@ class _Schedule(LearningRateSchedule):
         return {key: getattr(self, key) for key in self._config_keys}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
 
@@ -342,5 +342,6 @@ def make_schedule(name: str, learning_rate: float, *, decay_steps: float = 10_00
     if boundaries is None:
         boundaries = [decay_steps * i for i in (1, 2, 3)]
     if values is None:
+        v.positive("decay_rate", decay_rate)
         values = [lr * decay_rate**i for i in range(len(boundaries) + 1)]
     return PiecewiseConstant(boundaries, values)

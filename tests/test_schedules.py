@@ -333,6 +333,7 @@ BAD_ARGS = [
     ("learning_rate", lambda: sch.make_schedule("cosine", -0.1)),
     ("decay_steps", lambda: sch.make_schedule("piecewise", 0.1, decay_steps=0)),
     ("warmup_steps", lambda: sch.make_schedule("cosine", 0.1, warmup_steps=-5)),
+    ("decay_rate", lambda: sch.make_schedule("piecewise", 0.1, decay_rate=0)),
 ]
 
 

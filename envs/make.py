@@ -1,0 +1,134 @@
+"""Environment construction and validation on gymnasium, without TensorFlow."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import RecordEpisodeStatistics
+from gymnasium.wrappers.vector import RecordEpisodeStatistics as VecRecordEpisodeStatistics
+
+
+class EnvError(ValueError):
+    """A bad environment choice; the message names the problem and the fix."""
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise EnvError unless ``env_id`` is registered; ``module:Id`` imports ``module`` first."""
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            msg = f"cannot import module {module!r} for environment {env_id!r}: {e}"
+            raise EnvError(msg) from e
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, gym.registry.keys(), n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        hint = "known ids include " + ", ".join(list(gym.registry)[:6]) + ", ..."
+    raise EnvError(f"unknown environment {env_id!r}; {hint} (see gymnasium.envs.registry)")
+
+
+def _env_name(env: Any) -> str:
+    spec = getattr(env, "spec", None)
+    if spec is None:
+        sub_envs = getattr(getattr(env, "unwrapped", env), "envs", None)
+        spec = getattr(sub_envs[0], "spec", None) if sub_envs else None
+    return spec.id if spec is not None else "this environment"
+
+
+def require_discrete(env_or_space: Any, algo: str = "DQN") -> int:
+    """Return the number of actions of a Discrete action space, else raise EnvError.
+
+    Accepts a ``gym.Space``, a ``gym.Env`` or a ``gym.vector.VectorEnv``.
+    """
+    if isinstance(env_or_space, gym.Space):
+        space, name = env_or_space, "this environment"
+    else:
+        space = getattr(env_or_space, "single_action_space", None)
+        if space is None:
+            space = env_or_space.action_space
+        name = _env_name(env_or_space)
+    if not isinstance(space, gym.spaces.Discrete) or int(space.start) != 0:
+        raise EnvError(
+            f"{algo} needs a Discrete action space (actions 0..n-1), but {name} has {space}; "
+            "pick an environment with discrete actions such as CartPole-v1"
+        )
+    return int(space.n)
+
+
+def _make(env_id: str, **kwargs: Any) -> gym.Env:
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as e:
+        raise EnvError(f"environment {env_id!r} needs an extra package: {e}") from e
+
+
+def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
+    """``gym.make`` plus ``RecordEpisodeStatistics``, seeded when ``seed`` is given.
+
+    The env comes back already reset with ``seed`` and its action space seeded, so a plain
+    ``env.reset()`` continues a reproducible stream; ``env.reset(seed=seed)`` starts it over.
+    """
+    check_env_id(env_id)
+    env = RecordEpisodeStatistics(_make(env_id, **kwargs))
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def make_vec_env(
+    env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs: Any
+) -> gym.vector.VectorEnv:
+    """A ``SyncVectorEnv`` of ``n_envs`` copies in SAME_STEP autoreset mode, with episode stats.
+
+    Seeding works as in :func:`make_env`: sub-env ``i`` is reset with ``seed + i`` and its action
+    space seeded with ``seed + i``. The caller starts with ``env.reset(seed=seed)`` (identical
+    streams) or ``env.reset()`` (continues them); both are reproducible. Read transitions with
+    :func:`final_observations` and :func:`finished_episodes`.
+    """
+    check_env_id(env_id)
+    if n_envs < 1:
+        raise EnvError(f"n_envs must be at least 1, got {n_envs}")
+    vec = SyncVectorEnv(
+        [lambda: _make(env_id, **kwargs) for _ in range(n_envs)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    env = VecRecordEpisodeStatistics(vec)
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        for i, sub in enumerate(vec.envs):
+            sub.action_space.seed(seed + i)
+    return env
+
+
+def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
+    """The true next observation per sub-env: ``infos["final_obs"]`` where ``done``, else
+    ``next_obs`` (returned as is, uncopied, when nothing ended)."""
+    if not done.any():
+        return next_obs
+    final = infos.get("final_obs")
+    if final is None:
+        raise EnvError("infos has no 'final_obs'; build the env with make_vec_env (SAME_STEP)")
+    idx = np.flatnonzero(done)
+    real = next_obs.copy()
+    real[idx] = np.stack(final[idx])
+    return real
+
+
+def finished_episodes(infos: dict) -> list[tuple[float, int]]:
+    """(return, length) of each episode that ended on this step, in sub-env order."""
+    mask = infos.get("_episode")
+    if mask is None:
+        return []
+    stats = infos["episode"]
+    return [(float(r), int(n)) for r, n in zip(stats["r"][mask], stats["l"][mask], strict=True)]
