@@ -112,8 +112,10 @@ def make_vec_env(
 
 
 def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
-    """The true next observation per sub-env: ``infos["final_obs"]`` where ``done``, else
-    ``next_obs`` (returned as is, uncopied, when nothing ended)."""
+    """True next observation of each sub-env for the step just taken.
+
+    ``infos["final_obs"]`` where ``done``, else ``next_obs``; ``next_obs`` itself when none ended.
+    """
     if not done.any():
         return next_obs
     final = infos.get("final_obs")
