@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from agents.replay import ReplayBuffer
 from rlharness.agent import Agent, compile_update
+from rlharness.checkpoint import rng_state, set_rng_state
 from rlharness.schedules import as_schedule
 
 
@@ -162,7 +163,7 @@ class DQN(Agent):
 
     def numpy_state(self) -> dict[str, np.ndarray]:
         state = {f"buffer/{k}": v for k, v in self.buffer.state_dict().items()}
-        state["rng"] = np.array(_rng_state(self.rng))
+        state["rng"] = rng_state(self.rng)
         state["target_stale"] = np.array(self._target_stale)
         return state
 
@@ -170,18 +171,7 @@ class DQN(Agent):
         self.buffer.load_state_dict(
             {k.split("/", 1)[1]: v for k, v in state.items() if k.startswith("buffer/")}
         )
-        _set_rng_state(self.rng, str(state["rng"]))
+        set_rng_state(self.rng, state["rng"])
         self._target_stale = bool(state["target_stale"])
         self._acting_weights = None
 
-
-def _rng_state(rng: np.random.Generator) -> str:
-    import json
-
-    return json.dumps(rng.bit_generator.state)
-
-
-def _set_rng_state(rng: np.random.Generator, state: str) -> None:
-    import json
-
-    rng.bit_generator.state = json.loads(state)

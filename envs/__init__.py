@@ -13,14 +13,19 @@ from envs.make import (
     make_vec_env,
     require_discrete,
 )
+from envs.state import EnvStateError, get_env_state, set_env_state, supports_exact_state
 
 __all__ = [
     "ChainEnv",
     "EnvError",
+    "EnvStateError",
     "check_env_id",
     "final_observations",
     "finished_episodes",
+    "get_env_state",
     "make_env",
     "make_vec_env",
     "require_discrete",
+    "set_env_state",
+    "supports_exact_state",
 ]

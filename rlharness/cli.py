@@ -4,7 +4,10 @@ mistakes are reported in a fraction of a second, before the heavy imports."""
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import os
+import re
 import sys
 import time
 
@@ -21,11 +24,11 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(f"{message} (see {self.prog} --help)", self.prog)
 
 
-def fail(message: str, prog: str | None = None) -> None:
-    """Print ``prog: error: message`` and exit with status 2: no traceback."""
+def fail(message: str, prog: str | None = None, status: int = 2) -> None:
+    """Print ``prog: error: message`` and exit with ``status`` (2: bad input): no traceback."""
     prog = prog or os.path.basename(sys.argv[0])
     print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(status)
 
 
 def _checked(check, *extra):
@@ -124,6 +127,92 @@ def default_logdir(algo: str, env: str) -> str:
     return os.path.join("runs", f"{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+#: Flags a resumed run may change; every other flag is fixed by the run's config.json.
+RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every", "eval_freq",
+             "eval_episodes", "update_mode"}
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
+          discrete: bool = True) -> argparse.Namespace:
+    """Parse and check everything that can be checked without TensorFlow.
+
+    With ``--resume`` the flags not given take the run's saved values; a given flag that
+    contradicts them is an error naming it, unless it is one of :data:`RESUMABLE`.
+    """
+    args = parser.parse_args(argv)
+    if args.resume:
+        given = _given_flags(parser, argv)
+        saved = _saved_config(args.logdir, algo)
+        clashes = [k for k in sorted(given - RESUMABLE)
+                   if k in saved and getattr(args, k) != saved[k]]
+        if clashes:
+            k = clashes[0]
+            fail(f"--{k.replace('_', '-')} {_show(getattr(args, k))} contradicts the checkpoint "
+                 f"in {args.logdir}, which was trained with {_show(saved[k])}; drop the flag to "
+                 "keep the run's value" + (f" (also: {', '.join(clashes[1:])})" if clashes[1:]
+                                          else ""))
+        for k, value in saved.items():
+            if k not in given and k not in ("resume", "logdir"):
+                setattr(args, k, value)
+        done = _checkpoint_steps(args.logdir)
+        if args.total_steps < done:
+            fail(f"--total-steps {args.total_steps} is below the {done} env steps the run "
+                 "already has; --total-steps is the run's total")
+    validate_run_args(args, algo=algo, discrete=discrete)
+    validate_lr_args(args)
+    return args
+
+
+def _show(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _given_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:  # argparse has no public way to tell given from default
+        action.default = argparse.SUPPRESS
+    return set(vars(quiet.parse_args(argv)))
+
+
+def config_path(logdir: str) -> str:
+    return os.path.join(logdir, "config.json")
+
+
+def _saved_config(logdir: str | None, algo: str) -> dict:
+    if logdir is None:
+        fail("--resume needs --logdir RUN, the run directory to continue")
+    if not os.path.isdir(logdir):
+        fail(f"--resume: run directory {logdir} does not exist")
+    try:
+        with open(config_path(logdir)) as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        fail(f"--resume: {logdir} has no config.json, it is not a run directory of rlharness")
+    except (OSError, ValueError) as e:
+        fail(f"--resume: {config_path(logdir)} is unreadable ({e})")
+    if saved.get("algo") != algo:
+        fail(f"--resume: {logdir} is a {saved.get('algo')} run, not {algo}; use its own script")
+    return saved["args"]
+
+
+def _checkpoint_steps(logdir: str) -> int:
+    """Env steps of the latest checkpoint, read from the manager's index file."""
+    try:
+        with open(os.path.join(logdir, "checkpoints", "checkpoint")) as f:
+            match = re.search(r'model_checkpoint_path: ".*?ckpt-(\d+)"', f.read())
+    except OSError:
+        match = None
+    if match is None:
+        fail(f"--resume: no checkpoint in {logdir}; start a new run without --resume")
+    return int(match.group(1))
+
+
+def save_config(args: argparse.Namespace, algo: str) -> None:
+    os.makedirs(args.logdir, exist_ok=True)
+    with open(config_path(args.logdir), "w") as f:
+        json.dump({"algo": algo, "args": vars(args)}, f, indent=1)
+
+
 def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True) -> None:
     """Check the env and the run directory; fills in a default ``--logdir``."""
     from envs import EnvError, check_env_id, require_discrete
@@ -141,12 +230,8 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
     except EnvError as e:
         fail(str(e))
     if args.resume:
-        if args.logdir is None:
-            fail("--resume needs --logdir RUN, the run directory to continue")
-        if not os.path.isdir(args.logdir):
-            fail(f"--resume: run directory {args.logdir} does not exist")
-        if not os.path.exists(os.path.join(args.logdir, "checkpoints", "checkpoint")):
-            fail(f"--resume: no checkpoint in {args.logdir}; start a new run without --resume")
+        _saved_config(args.logdir, algo)
+        _checkpoint_steps(args.logdir)
     elif args.logdir is None:
         args.logdir = default_logdir(algo, args.env)
     elif os.path.isdir(args.logdir) and os.listdir(args.logdir):

@@ -91,7 +91,9 @@ class DecayController:
         self._shift_value = 0
         self._iterations_before = int(optimizer.iterations)
         self.before_update()
-        optimizer.learning_rate = ClockedLearningRate(self.schedule, clock, self._shift)
+        # Not the `learning_rate` setter: it would untrack the optimizer's lr variable by
+        # deleting it from a tracked list, after which tf.train.Checkpoint cannot save it.
+        optimizer._learning_rate = ClockedLearningRate(self.schedule, clock, self._shift)
 
     @property
     def jit_compatible(self) -> bool:

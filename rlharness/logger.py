@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.util import tensor_util
 
@@ -38,7 +39,7 @@ class RunWriter:
     def __init__(self, log_dir: str, flush_secs: float = 5.0) -> None:
         self.log_dir = log_dir
         self.flush_secs = flush_secs
-        self._writer = tf.summary.create_file_writer(log_dir, max_queue=100_000)
+        self._writer = None  # the event file is created at the first flush
         self._tags: list[str] = []
         self._steps: list[int] = []
         self._values: list[float] = []
@@ -50,9 +51,14 @@ class RunWriter:
         )
 
     def _write_points_eager(self, tags, steps, values):
-        with self._writer.as_default():
+        with self._file_writer().as_default():
             for i in tf.range(tf.shape(tags)[0]):
                 tf.summary.write(tags[i], values[i], step=steps[i], metadata=_METADATA)
+
+    def _file_writer(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir, max_queue=100_000)
+        return self._writer
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self._check(tag, step, step)
@@ -95,12 +101,13 @@ class RunWriter:
                 tf.constant(self._values, tf.float32),
             )
             self._tags, self._steps, self._values = [], [], []
-        self._writer.flush()
+            self._writer.flush()
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
         self.flush()
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def event_files(log_dir: str) -> list[str]:
@@ -118,3 +125,38 @@ def read_scalars(log_dir: str) -> dict[str, list[tuple[int, float]]]:
                 value = tensor_util.make_ndarray(v.tensor) if tensor else v.simple_value
                 points.setdefault(v.tag, []).append((event.step, float(np.asarray(value))))
     return points
+
+
+def truncate_events(log_dir: str, last_steps: dict[str, int]) -> int:
+    """Drop scalar points logged after a checkpoint, so a resumed run logs no step twice.
+
+    ``last_steps`` maps a tag group (the part before ``/``) to the last step to keep;
+    groups not named are kept whole. The surviving events are rewritten into one event
+    file, made complete and synced before the old files go, then renamed into place
+    (a crash in between is finished by the next call). Returns the number dropped.
+    """
+    pending = os.path.join(log_dir, "pending.tfevents.rewrite")
+    final = os.path.join(log_dir, f"events.out.tfevents.{time.time():.6f}.rlharness.resumed")
+    if os.path.exists(pending):  # a crash after the old files were removed: finish it
+        os.replace(pending, final)
+    kept, dropped = [], 0
+    for path in event_files(log_dir):
+        for record in tf.data.TFRecordDataset(path):
+            event = event_pb2.Event.FromString(record.numpy())
+            values = event.summary.value
+            limit = last_steps.get(values[0].tag.split("/")[0]) if values else None
+            if limit is not None and event.step > limit:
+                dropped += 1
+            else:
+                kept.append(record.numpy())
+    if not dropped:
+        return 0
+    with tf.io.TFRecordWriter(pending) as writer:
+        for record in kept:
+            writer.write(record)
+    with open(pending, "rb") as f:
+        os.fsync(f.fileno())
+    for path in event_files(log_dir):
+        os.remove(path)
+    os.replace(pending, final)
+    return dropped

@@ -4,33 +4,82 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 from collections.abc import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+def _import_tensorflow_quietly() -> None:
+    """TF 2.21 writes C++ start-up notices (oneDNN, no CUDA) to fd 2 during import, past
+    TF_CPP_MIN_LOG_LEVEL. Scripts hide them, and show them if the import fails."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with tempfile.TemporaryFile() as captured:
+        stderr = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(stderr, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(stderr, 2)
+            os.close(stderr)
+
+
+_import_tensorflow_quietly()
 
 from envs import make_vec_env  # noqa: E402
 from rlharness import cli  # noqa: E402
 from rlharness.agent import Agent  # noqa: E402
+from rlharness.checkpoint import CheckpointError  # noqa: E402
 from rlharness.trainer import Trainer  # noqa: E402
 
 
 def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str) -> int:
-    """Train ``make_agent(args, env, schedule)`` as the flags say; print a summary."""
+    """Train ``make_agent(args, env, schedule)`` as the flags say; print a summary.
+
+    Exit status: 0 done, 1 the loss diverged, 2 bad input (a corrupt checkpoint
+    included), 130 interrupted by Ctrl-C after saving a checkpoint.
+    """
     env = make_vec_env(args.env, getattr(args, "n_envs", 1), seed=args.seed)
     eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000)
     agent = make_agent(args, env, cli.make_schedule_from_args(args))
     trainer = Trainer(
         agent, env, total_steps=args.total_steps, log_dir=args.logdir, lr_clock=args.lr_clock,
         eval_env=eval_env, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
-        seed=args.seed, progress=not args.no_progress,
+        seed=args.seed, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
     )
-    summary = trainer.train()
-    trainer.writer.close()
+    if args.resume:
+        try:
+            path = trainer.restore()
+        except CheckpointError as e:
+            cli.fail(f"{e}; nothing was changed")
+        print(f"resumed {path} at {trainer.global_step}")
+        if trainer.global_step.env_steps >= args.total_steps:
+            print(f"the run already has {args.total_steps} env steps; nothing to do")
+            return 0
+    else:
+        cli.save_config(args, algo)
+    try:
+        summary = trainer.train()
+    except FloatingPointError as e:
+        trainer.writer.flush()
+        last = trainer.checkpointer.latest or "none saved yet"
+        cli.fail(f"stopped: {e}; the last good checkpoint is {last} (left intact)", status=1)
+    finally:
+        trainer.writer.close()
+    resume = f"python {sys.argv[0]} --logdir {args.logdir} --resume"
+    if summary["interrupted"]:
+        print(f"interrupted at {summary['env_steps']} env steps; checkpoint saved: "
+              f"{summary['checkpoint']}\ncontinue with: {resume}")
+        return 130
     print(
         f"{algo} on {args.env}: eval mean return {summary['eval/mean_return']:.1f} "
         f"({args.eval_episodes} greedy episodes) after {summary['env_steps']} env steps, "
         f"{summary['updates']} updates, {summary['episodes']} episodes; "
         f"{summary['seconds']:.1f} s, {summary['sps']:.0f} env steps/s\n"
-        f"logs: tensorboard --logdir {args.logdir}"
+        f"logs: tensorboard --logdir {args.logdir}   checkpoint: {summary['checkpoint']}"
     )
     return 0

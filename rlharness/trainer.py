@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
+import warnings
 from collections import deque
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from envs import final_observations, finished_episodes
+from envs import (
+    final_observations,
+    finished_episodes,
+    get_env_state,
+    set_env_state,
+    supports_exact_state,
+)
 from rlharness.agent import Agent
+from rlharness.checkpoint import Checkpointer
 from rlharness.controller import DecayController
-from rlharness.logger import RunWriter
+from rlharness.logger import RunWriter, truncate_events
 from rlharness.step import GlobalStep
 
 #: TensorBoard step axis of each tag group.
@@ -42,6 +53,7 @@ class Trainer:
         eval_episodes: int = 10,
         seed: int = 0,
         progress: bool = True,
+        checkpoint_every: int = 0,
         global_step: GlobalStep | None = None,
     ) -> None:
         self.agent, self.env, self.eval_env = agent, env, eval_env
@@ -56,17 +68,52 @@ class Trainer:
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.last_eval: float | None = None
         self.obs: np.ndarray | None = None
+        self.checkpoint_every = checkpoint_every
+        self.checkpointer = Checkpointer(
+            os.path.join(log_dir, "checkpoints"),
+            {"global_step": self.global_step, **agent.checkpoint_objects()},
+        )
+        self._interrupted = False
 
     def train(self) -> dict[str, float]:
-        """Run until ``total_steps`` env steps; return a summary."""
-        env, agent, step = self.env, self.agent, self.global_step
-        n_envs = env.num_envs
+        """Run until ``total_steps`` env steps (or Ctrl-C); return a summary."""
+        step = self.global_step
         if self.obs is None:
-            self.obs, _ = env.reset(seed=self.seed)
+            self.obs, _ = self.env.reset(seed=self.seed)
         start_time, start_steps = time.perf_counter(), step.env_steps
         bar = tqdm(total=self.total_steps, initial=step.env_steps, unit="step",
                    disable=not self.progress, dynamic_ncols=True)
-        while step.env_steps < self.total_steps:
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self._loop(bar, start_time, start_steps)
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous_handler)
+            bar.close()
+        if not self._interrupted:
+            self.evaluate()
+        self.save_checkpoint()
+        elapsed = time.perf_counter() - start_time
+        return {
+            "eval/mean_return": self.last_eval,
+            "env_steps": step.env_steps,
+            "updates": step.updates,
+            "episodes": step.episodes,
+            "seconds": elapsed,
+            "sps": (step.env_steps - start_steps) / max(elapsed, 1e-9),
+            "interrupted": self._interrupted,
+            "checkpoint": self.checkpointer.latest,
+        }
+
+    def _on_sigint(self, signum, frame) -> None:
+        self._interrupted = True  # acted on between two env steps, where the state is whole
+
+    def _loop(self, bar, start_time: float, start_steps: int) -> None:
+        env, agent, step = self.env, self.agent, self.global_step
+        n_envs = env.num_envs
+        while step.env_steps < self.total_steps and not self._interrupted:
             actions = agent.act(self.obs)
             next_obs, rewards, terminated, truncated, infos = env.step(actions)
             real_next = final_observations(next_obs, infos, terminated | truncated)
@@ -78,22 +125,52 @@ class Trainer:
             if (step.env_steps >= agent.learning_starts
                     and (step.env_steps // n_envs) % agent.train_freq == 0):
                 self._train_round(start_time, start_steps)
-            if self.eval_freq and step.env_steps % self.eval_freq < n_envs \
-                    and step.env_steps < self.total_steps:
+            before_end = step.env_steps < self.total_steps
+            if self.eval_freq and step.env_steps % self.eval_freq < n_envs and before_end:
                 self.evaluate()
+            if self.checkpoint_every and step.env_steps % self.checkpoint_every < n_envs \
+                    and before_end:
+                self.save_checkpoint()
             bar.update(n_envs)
-        bar.close()
-        self.evaluate()
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save_checkpoint(self) -> str:
+        """Flush the event files, then save a checkpoint numbered by env steps."""
         self.writer.flush()
-        elapsed = time.perf_counter() - start_time
-        return {
-            "eval/mean_return": self.last_eval,
-            "env_steps": step.env_steps,
-            "updates": step.updates,
-            "episodes": step.episodes,
-            "seconds": elapsed,
-            "sps": (step.env_steps - start_steps) / max(elapsed, 1e-9),
-        }
+        latest = self.checkpointer.latest
+        if latest and latest.endswith(f"ckpt-{self.global_step.env_steps}"):
+            return latest
+        arrays = {f"agent/{k}": v for k, v in self.agent.numpy_state().items()}
+        if supports_exact_state(self.env):
+            arrays.update({f"env/{k}": v for k, v in get_env_state(self.env).items()})
+        arrays["trainer/obs"] = self.obs
+        arrays["trainer/recent_returns"] = np.array(self.recent_returns, np.float64)
+        arrays["trainer/last_eval"] = np.array(np.nan if self.last_eval is None else self.last_eval)
+        return self.checkpointer.save(self.global_step.env_steps, arrays)
+
+    def restore(self) -> str:
+        """Continue from the latest checkpoint in ``log_dir``: weights, optimizer, global
+        step, agent and env state; event points logged after it are dropped."""
+        path, arrays = self.checkpointer.restore()
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        self.agent.load_numpy_state(part("agent/"))
+        env_state = part("env/")
+        self.obs = arrays["trainer/obs"]
+        if env_state:
+            set_env_state(self.env, env_state)
+        else:
+            warnings.warn(f"{self.env} keeps state that cannot be saved; resuming with "
+                          "freshly reset episodes", stacklevel=2)
+            self.obs, _ = self.env.reset(seed=self.seed + self.global_step.env_steps)
+        self.recent_returns.extend(arrays["trainer/recent_returns"].tolist())
+        last_eval = float(arrays["trainer/last_eval"])
+        self.last_eval = None if np.isnan(last_eval) else last_eval
+        limits = {"updates": self.global_step.updates - 1, "env_steps": self.global_step.env_steps}
+        truncate_events(self.log_dir, {group: limits[axis] for group, axis in AXES.items()})
+        return path
 
     def _log_episode(self, ep_return: float, ep_length: int, at: int, bar) -> None:
         self.global_step.episodes += 1

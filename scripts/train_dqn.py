@@ -14,7 +14,7 @@ from rlharness import cli
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = cli.ArgumentParser(prog="train_dqn.py", description=__doc__.splitlines()[0])
     cli.add_run_args(p, env="CartPole-v1", total_steps=50_000)
-    cli.add_lr_args(p, lr=2.3e-3, schedule="exponential", decay_steps=10_000, decay_rate=0.5)
+    cli.add_lr_args(p, lr=2.3e-3, schedule="exponential", decay_steps=10_000, decay_rate=0.3)
     g = p.add_argument_group("DQN (Stable-Baselines3 names; rl-zoo3's CartPole-v1 settings)")
     g.add_argument("--batch-size", type=cli.positive_int, default=64, help="(default: %(default)s)")
     g.add_argument("--buffer-size", type=cli.positive_int, default=100_000,
@@ -43,10 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    metavar="N", help="MLP hidden layer sizes (default: 256 256)")
     g.add_argument("--double", action=argparse.BooleanOptionalAction, default=True,
                    help="Double DQN targets (default: on)")
-    args = p.parse_args(argv)
-    cli.validate_run_args(args, algo="dqn")
-    cli.validate_lr_args(args)
-    return args
+    return cli.parse(p, argv, algo="dqn")
 
 
 def make_agent(args: argparse.Namespace, env, schedule):

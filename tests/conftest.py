@@ -1,4 +1,30 @@
 import os
+import subprocess
+import sys
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Small, fast DQN settings for CLI runs in tests (a few seconds each).
+QUICK = ["--hidden-sizes", "32", "32", "--batch-size", "32", "--learning-starts", "300",
+         "--train-freq", "100", "--gradient-steps", "8", "--eval-freq", "0",
+         "--eval-episodes", "2", "--no-progress", "--lr-schedule", "exponential",
+         "--decay-steps", "50"]
+
+
+def train_dqn(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run scripts/train_dqn.py in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train_dqn.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A real, finished 1000-step DQN run directory (config, checkpoint, events)."""
+    run_dir = str(tmp_path_factory.mktemp("runs") / "finished")
+    result = train_dqn("--logdir", run_dir, "--total-steps", "1000", *QUICK)
+    assert result.returncode == 0, result.stderr
+    return run_dir
