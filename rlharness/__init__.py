@@ -9,6 +9,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Agent": "rlharness.agent",
+    "Trainer": "rlharness.trainer",
     "GlobalStep": "rlharness.step",
     "DecayController": "rlharness.controller",
     "GlobalStepScheduler": "rlharness.callbacks",

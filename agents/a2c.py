@@ -1,0 +1,223 @@
+"""Advantage actor-critic (A2C; Mnih et al. 2016, synchronous) with GAE (Schulman et al. 2016)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlharness.agent import Agent, compile_update
+from rlharness.schedules import as_schedule
+
+ROLLOUT_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
+
+
+def gae(rewards, values, next_values, terminated, truncated, gamma: float, gae_lambda: float):
+    """Generalized advantage estimates over a rollout, all arguments shaped ``[T, n_envs]``.
+
+    ``δ_t = r_t + γ (1 - terminated_t) V(s'_t) - V(s_t)`` where ``s'_t`` is the true next
+    observation: a truncated step bootstraps from ``V(s'_t)``, a terminated one does not.
+    ``A_t = δ_t + γ λ (1 - done_t) A_{t+1}`` with ``done = terminated or truncated``, so no
+    advantage flows across an episode boundary; ``A_{T-1} = δ_{T-1}`` bootstraps the rollout's
+    end. ``λ = 1`` gives n-step returns ``A_t + V(s_t)``. Unrolled over the static ``T``.
+    """
+    deltas = rewards + gamma * (1.0 - terminated) * next_values - values
+    not_done = 1.0 - tf.maximum(terminated, truncated)
+    advantages = [deltas[-1]]
+    for t in reversed(range(deltas.shape[0] - 1)):
+        advantages.append(deltas[t] + gamma * gae_lambda * not_done[t] * advantages[-1])
+    return tf.stack(advantages[::-1])
+
+
+class A2C(Agent):
+    """A2C for a discrete action space, with Stable-Baselines3's hyperparameter names.
+
+    Every ``n_steps`` vector-env steps (``train_freq``) the rollout of
+    ``n_steps x n_envs`` transitions makes ONE gradient step on
+    ``loss = policy_loss + vf_coef * value_loss - ent_coef * entropy`` with
+    ``policy_loss = -mean(A_t log π(a_t|s_t))``, ``value_loss = mean((A_t + V(s_t) - V_θ(s_t))²)``
+    and ``A_t`` from :func:`gae` (computed in-graph with the pre-update values). The policy
+    and value heads share one tanh MLP trunk if ``shared``, else each has its own.
+    ``learning_rate`` is a float or any schedule (driven by the Trainer's global step);
+    ``max_grad_norm`` clips the global gradient norm. The rollout arrays are allocated at the
+    first :meth:`observe`, whose batch size fixes ``n_envs``.
+    """
+
+    def __init__(
+        self,
+        observation_space,
+        action_space,
+        *,
+        learning_rate=7e-4,
+        n_steps: int = 5,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        hidden_sizes: Sequence[int] = (64, 64),
+        shared: bool = False,
+        normalize_advantage: bool = False,
+        update_mode: str = "tf_function",
+        jit_compile: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.obs_shape = tuple(observation_space.shape)
+        self.n_actions = int(action_space.n)
+        self.n_steps, self.gamma, self.gae_lambda = int(n_steps), gamma, gae_lambda
+        self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
+        self.normalize_advantage = normalize_advantage
+        self.train_freq, self.learning_starts = self.n_steps, 0  # a round per full rollout
+        self.rng = np.random.default_rng(seed)
+        self.net, self._policy_layers = policy_value_net(
+            int(np.prod(self.obs_shape)), self.n_actions, hidden_sizes, shared, seed)
+        self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate), epsilon=1e-5)
+        self.optimizer.build(self.net.trainable_variables)
+        self._update = compile_update(
+            update_mode, self.train_round, self.net, self.optimizer, jit_compile
+        )
+        self.rollout: dict[str, np.ndarray] = {}  # ROLLOUT_FIELDS -> [n_steps, n_envs, ...]
+        self.pos = 0  # rollout rows filled
+        self._acting_weights: list[tuple[np.ndarray, np.ndarray]] | None = None  # None: stale
+
+    # -- acting ---------------------------------------------------------------------------
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """Policy logits by a numpy forward pass (µs; ``model.predict`` costs ~50 ms)."""
+        if self._acting_weights is None:
+            self._acting_weights = [(layer.kernel.numpy(), layer.bias.numpy())
+                                    for layer in self._policy_layers]
+        h = np.asarray(obs, np.float32).reshape(len(obs), -1)
+        for w, b in self._acting_weights[:-1]:
+            h = np.tanh(h @ w + b)
+        w, b = self._acting_weights[-1]
+        return h @ w + b
+
+    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+        """Sample ``a ~ softmax(logits)`` (inverse CDF on the seeded generator); greedy
+        ``argmax`` when ``explore`` is False."""
+        logits = self.logits(obs)
+        if not explore:
+            return logits.argmax(axis=1)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cdf = np.cumsum(probs, axis=1)
+        u = self.rng.random((len(cdf), 1)) * cdf[:, -1:]
+        return np.minimum((cdf <= u).sum(axis=1), self.n_actions - 1)
+
+    # -- learning -------------------------------------------------------------------------
+    def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        if not self.rollout:
+            self._allocate(len(actions))
+        row = self.pos
+        if row > 0:  # a sub-env whose obs does not continue its stored next_obs restarted
+            # (fresh episodes on resume): end its trace there, bootstrapping as on truncation
+            broken = (self.rollout["next_obs"][row - 1] != obs).reshape(len(obs), -1).any(1)
+            self.rollout["truncated"][row - 1, broken] = 1.0
+        for name, x in zip(ROLLOUT_FIELDS,
+                           (obs, actions, rewards, next_obs, terminated, truncated)):
+            self.rollout[name][row] = x
+        self.pos += 1
+
+    def _allocate(self, n_envs: int) -> None:
+        shape = (self.n_steps, n_envs)
+        self.rollout = {
+            "obs": np.zeros((*shape, *self.obs_shape), np.float32),
+            "actions": np.zeros(shape, np.int32),
+            "rewards": np.zeros(shape, np.float32),
+            "next_obs": np.zeros((*shape, *self.obs_shape), np.float32),
+            "terminated": np.zeros(shape, np.float32),
+            "truncated": np.zeros(shape, np.float32),
+        }
+
+    def update(self) -> dict[str, float]:
+        """One gradient step on the full rollout; the next rollout overwrites it."""
+        if self.pos != self.n_steps:
+            raise RuntimeError(f"A2C.update with {self.pos} of {self.n_steps} rollout steps; "
+                               "the Trainer calls it every train_freq = n_steps vector steps")
+        metrics = self._update(tuple(self.rollout[name] for name in ROLLOUT_FIELDS))
+        self.pos = 0
+        self._acting_weights = None
+        return metrics
+
+    def train_round(self, obs, actions, rewards, next_obs, terminated, truncated):
+        """One gradient step on a whole rollout (the shared A2C update of the three modes)."""
+        n_steps, n_envs = actions.shape
+        flat_obs = tf.reshape(obs, (n_steps * n_envs, -1))
+        _, next_values = self.net(tf.reshape(next_obs, (n_steps * n_envs, -1)))
+        next_values = tf.reshape(next_values, (n_steps, n_envs))
+        with tf.GradientTape() as tape:
+            logits, values = self.net(flat_obs)
+            values = tf.reshape(values, (n_steps, n_envs))
+            old_values = tf.stop_gradient(values)
+            advantages = gae(rewards, old_values, next_values, terminated, truncated,
+                             self.gamma, self.gae_lambda)
+            returns = advantages + old_values
+            advantages = tf.reshape(advantages, (-1,))
+            if self.normalize_advantage:
+                mean, var = tf.nn.moments(advantages, axes=[0])
+                advantages = (advantages - mean) / (tf.sqrt(var) + 1e-8)
+            log_probs = tf.nn.log_softmax(logits)
+            log_prob = tf.gather(log_probs, tf.reshape(actions, (-1,)), batch_dims=1)
+            policy_loss = -tf.reduce_mean(advantages * log_prob)
+            value_loss = tf.reduce_mean(tf.square(returns - values))
+            entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=1))
+            loss = policy_loss + self.vf_coef * value_loss - self.ent_coef * entropy
+        variables = self.net.trainable_variables
+        grads = tape.gradient(loss, variables)
+        grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
+        self.optimizer.apply(grads, variables)
+        return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss,
+                "entropy": entropy}
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """``V(obs)`` by the Keras model (for inspection and tests, not the hot path)."""
+        return self.net(np.asarray(obs, np.float32).reshape(len(obs), -1))[1].numpy()[:, 0]
+
+    # -- checkpointing --------------------------------------------------------------------
+    def checkpoint_objects(self) -> dict:
+        return {"net": self.net, "optimizer": self.optimizer}
+
+    def numpy_state(self) -> dict[str, np.ndarray]:
+        state = {f"rollout/{k}": v for k, v in self.rollout.items()}
+        state["pos"] = np.array(self.pos)
+        state["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
+        return state
+
+    def load_numpy_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`numpy_state`. If the env is not restored exactly (fresh episodes),
+        :meth:`observe` sees that the next obs does not continue the stored rollout and
+        treats that step as truncated: bootstrap from its stored next obs, cut the trace."""
+        self.rollout = {k.split("/", 1)[1]: np.array(v) for k, v in state.items()
+                        if k.startswith("rollout/")}
+        self.pos = int(state["pos"])
+        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+        self._acting_weights = None
+
+
+def policy_value_net(obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], shared: bool,
+                     seed: int) -> tuple[keras.Model, list[keras.layers.Dense]]:
+    """``obs -> (logits [B, n_actions], value [B, 1])``: tanh MLP(s) with SB3's orthogonal
+    init (gain √2 hidden, 0.01 policy head, 1 value head); also the policy path's layers."""
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))  # one initializer seed per layer
+
+    def dense(units: int, gain: float, activation: str | None = None) -> keras.layers.Dense:
+        init = keras.initializers.Orthogonal(gain, seed=next(seeds))
+        return keras.layers.Dense(units, activation, kernel_initializer=init)
+
+    def trunk() -> list[keras.layers.Dense]:
+        return [dense(h, math.sqrt(2), "tanh") for h in hidden_sizes]
+
+    def apply(layers: list[keras.layers.Dense], h):
+        for layer in layers:
+            h = layer(h)
+        return h
+
+    inputs = keras.Input((obs_dim,))
+    pi_trunk, pi_head, v_head = trunk(), dense(n_actions, 0.01), dense(1, 1.0)
+    h_pi = apply(pi_trunk, inputs)
+    h_v = h_pi if shared else apply(trunk(), inputs)
+    name = "shared_actor_critic" if shared else "actor_critic"
+    return keras.Model(inputs, [pi_head(h_pi), v_head(h_v)], name=name), [*pi_trunk, pi_head]

@@ -1,0 +1,398 @@
+"""Benchmark rlharness's DQN on this machine: update modes, acting, lr control and logging
+costs, and end-to-end CartPole-v1 training against Stable-Baselines3, all in one run.
+
+    python scripts/bench.py                # full run, several minutes: use a quiet machine
+    python scripts/bench.py --quick        # smoke run (noisy, small sizes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import gymnasium as gym  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from agents.dqn import DQN, mlp  # noqa: E402
+from envs import make_vec_env  # noqa: E402
+from rlharness.agent import UPDATE_MODES  # noqa: E402
+from rlharness.controller import DecayController  # noqa: E402
+from rlharness.logger import RunWriter  # noqa: E402
+from rlharness.schedules import make_schedule  # noqa: E402
+from rlharness.step import GlobalStep  # noqa: E402
+
+LR, BATCH = 2.3e-3, 64  # rl-zoo3's CartPole-v1 DQN (train_dqn.py's defaults)
+SB3_MISSING = "SB3 not installed: pip install torch==2.13.0 stable-baselines3"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    hidden: tuple[int, ...] = (256, 256)
+    gradient_steps: int = 128
+    fill: int = 5000        # random transitions in the replay buffer
+    warmup: int = 2         # rounds after the first (tracing) one, not timed
+    rounds: int = 15        # timed rounds per update mode (interleaved)
+    ab_reps: int = 7        # alternating A/B repetitions for the in-graph lr cost
+    ab_rounds: int = 4      # rounds per A or B timing
+    calls: int = 2000       # calls of a µs-scale operation per timing
+    slow_calls: int = 40    # calls of a ms-scale operation (predict, eager fit) per timing
+    e2e_steps: int = 50_000
+    jit_compile: bool = True  # the DQN default
+
+
+FULL = Sizes()
+QUICK = replace(FULL, warmup=1, rounds=5, ab_reps=3, ab_rounds=2, calls=200, slow_calls=8,
+                e2e_steps=5000)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def per_call(fn, n: int = 1, repeats: int = 1) -> float:
+    """Seconds per call of ``fn``: the median over ``repeats`` timings of ``n`` calls."""
+    n = max(1, n)
+
+    def once() -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - start) / n
+
+    return statistics.median(once() for _ in range(repeats))
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n### {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
+def make_agent(mode: str, sizes: Sizes, controlled: bool = True, seed: int = 0):
+    """A DQN with a filled buffer, and the DecayController the Trainer attaches to it.
+    ``controlled=False``: no controller, the optimizer is an Adam with a constant float lr
+    (a plain variable) swapped in before the first update traces (tf_function mode only)."""
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    schedule = make_schedule("exponential", LR, decay_steps=10_000, decay_rate=0.3)
+    agent = DQN(obs_space, gym.spaces.Discrete(2), learning_rate=schedule, batch_size=BATCH,
+                gradient_steps=sizes.gradient_steps, hidden_sizes=sizes.hidden,
+                update_mode=mode, jit_compile=sizes.jit_compile, seed=seed)
+    step = GlobalStep()
+    agent.bind(step, FULL.e2e_steps)
+    controller = DecayController(agent.optimizer, None, step, "updates") if controlled else None
+    if not controlled:
+        assert mode == "tf_function", "the Keras modes compiled the original optimizer"
+        agent.optimizer = keras.optimizers.Adam(LR)
+        agent.optimizer.build(agent.q_net.trainable_variables)
+    rng = np.random.default_rng(seed)
+    high = np.array([2.4, 3.0, 0.21, 3.5], np.float32)  # CartPole-like observations
+    obs = rng.uniform(-high, high, (sizes.fill, 4)).astype(np.float32)
+    next_obs = obs + rng.normal(0, 0.05, obs.shape).astype(np.float32)
+    agent.buffer.add(obs, rng.integers(0, 2, sizes.fill), np.ones(sizes.fill, np.float32),
+                     next_obs, rng.random(sizes.fill) < 0.05)
+    return agent, controller
+
+
+def trainer_round(agent, controller):
+    """What Trainer._train_round does around the update (logging measured in section 3)."""
+    def run():
+        controller.before_update()
+        agent.update()
+        controller.after_update()
+
+    run.controller = controller
+    return run
+
+
+# -- 1. update modes ----------------------------------------------------------------------
+def bench_update_modes(modes: list[str], sizes: Sizes) -> dict[str, float]:
+    """Table of ms per round / per gradient step; returns ms per gradient step by mode."""
+    g, runs, first, times = sizes.gradient_steps, {}, {}, {m: [] for m in modes}
+    for mode in modes:
+        agent, controller = make_agent(mode, sizes)
+        runs[mode] = trainer_round(agent, controller)
+        first[mode] = per_call(runs[mode])
+        for _ in range(sizes.warmup):
+            runs[mode]()
+    for rep in range(sizes.rounds):  # interleaved, so that load from others hits all modes
+        for mode in modes if rep % 2 == 0 else modes[::-1]:
+            times[mode].append(per_call(runs[mode]))
+    per_step = {m: 1e3 * statistics.median(t) / g for m, t in times.items()}
+    calls = 1 + sizes.warmup + sizes.rounds
+    assert all(r.controller.global_step.updates == calls * g for r in runs.values())
+    rows = [[m, 1, f"{first[m]:.2f}", f"{per_step[m] * g:.1f}", f"{per_step[m]:.3f}"]
+            for m in modes]
+    net = mlp(4, 2, sizes.hidden, "naive_q_net")
+    net.compile(keras.optimizers.Adam(LR), loss="mse")  # default jit_compile ("auto")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, 4)).astype(np.float32)
+    y = rng.normal(size=(BATCH, 2)).astype(np.float32)
+    naive = {
+        "eager `model.fit(epochs=1)` per minibatch (MSE)": (
+            lambda: net.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False),
+            sizes.slow_calls),
+        "`train_on_batch` per minibatch (MSE)": (lambda: net.train_on_batch(x, y),
+                                                 sizes.calls // 10),
+    }
+    for name, (fn, n) in naive.items():
+        first = per_call(fn)
+        ms = 1e3 * per_call(fn, n, repeats=3)
+        rows.append([name, g, f"{first:.2f}", f"{ms * g:.1f} (extrapolated)", f"{ms:.3f}"])
+    fastest = min(per_step.values(), default=None)
+    for row in rows:
+        row.append(f"{float(row[4]) / fastest:.2f}" if fastest else "-")
+    table(f"1. Training cost per round of {g} gradient steps (batch {BATCH}, MLP "
+          f"{sizes.hidden}), medians", ["update path", "calls per round",
+          "first call s (trace+compile)", "ms per round", "ms per gradient step",
+          "x fastest mode"], rows)
+    return per_step
+
+
+# -- 2. acting ----------------------------------------------------------------------------
+def bench_acting(sizes: Sizes) -> None:
+    agent, _ = make_agent("tf_function", sizes)
+    obs = np.array([[0.01, -0.02, 0.03, 0.04]], np.float32)
+    q_net = agent.q_net
+    forward = tf.function(lambda x: q_net(x, training=False))
+
+    def act_after_update():
+        agent._acting_weights = None  # what update() does: the next act re-reads the weights
+        agent.act(obs)
+
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    vec = make_vec_env("CartPole-v1", 1, seed=0)
+    vec_actions = np.array([1])
+
+    def env_step():
+        if any(env.step(1)[2:4]):
+            env.reset()
+
+    cases = [
+        ("`agent.act(obs)` (numpy forward, eps-greedy)", lambda: agent.act(obs), sizes.calls),
+        ("`agent.act(obs)` first after an update (get_weights)", act_after_update,
+         sizes.calls // 4),
+        ("`q_net.predict(obs, verbose=0)`", lambda: q_net.predict(obs, verbose=0).argmax(1),
+         sizes.slow_calls),
+        ("`q_net.predict_on_batch(obs)`", lambda: q_net.predict_on_batch(obs).argmax(1),
+         sizes.calls // 10),
+        ("`tf.function` forward", lambda: forward(obs).numpy().argmax(1), sizes.calls // 4),
+        ("CartPole-v1 `env.step` (gym.make, reset when done)", env_step, sizes.calls),
+        ("`make_vec_env(CartPole-v1, 1).step`", lambda: vec.step(vec_actions), sizes.calls),
+    ]
+    rows = []
+    for name, fn, n in cases:
+        fn()  # trace / warm
+        rows.append([name, 1e6 * per_call(fn, n, repeats=3)])
+    base = rows[0][1]
+    table("2. Action selection per env step, obs shape (1, 4), medians",
+          ["call", "µs per call", "x agent.act"],
+          [[name, f"{us:.1f}", f"{us / base:.1f}"] for name, us in rows])
+
+
+# -- 3. lr control and logging ------------------------------------------------------------
+def bench_lr_costs(sizes: Sizes, step_ms: float | None) -> None:
+    g = sizes.gradient_steps
+    a, controller = make_agent("tf_function", sizes)
+    b, _ = make_agent("tf_function", sizes, controlled=False)
+    run_a = trainer_round(a, controller)
+    for _ in range(1 + sizes.warmup):
+        run_a()
+        b.update()
+
+    def time_a() -> float:  # the update alone: the controller's Python side is timed below
+        controller.before_update()
+        seconds = per_call(a.update, sizes.ab_rounds)
+        controller.after_update()
+        return seconds
+
+    ta, tb = [], []
+    timers = [(time_a, ta), (lambda: per_call(b.update, sizes.ab_rounds), tb)]
+    for rep in range(sizes.ab_reps):  # alternate which goes first, take medians
+        for timer, times in timers if rep % 2 == 0 else timers[::-1]:
+            times.append(timer())
+    diff = [x - y for x, y in zip(ta, tb)]
+    assert int(b.optimizer.iterations) == int(a.optimizer.iterations), "B's optimizer unused"
+    step_ms = step_ms or 1e3 * statistics.median(ta) / g
+    py_round = per_call(lambda: (controller.before_update(), controller.after_update()),
+                        sizes.calls, repeats=3)
+
+    with tempfile.TemporaryDirectory() as log_dir:
+        writer = RunWriter(os.path.join(log_dir, "run"))
+        first = [0]
+
+        def log_round(flush: bool = True):  # Trainer._train_round's logging of one round
+            f = first[0]
+            writer.scalars("train/learning_rate", controller.learning_rates(f, g),
+                           range(f, f + g))
+            last = f + g - 1
+            for tag in ("train/loss", "train/q_mean", "time/sps", "time/env_steps"):
+                writer.scalar(tag, 1.0, last)
+            if flush:
+                writer.flush()
+            first[0] += g
+
+        log_round()
+        log_flush = per_call(log_round, sizes.slow_calls * 2, repeats=3)
+        log_buffer = per_call(lambda: log_round(False), sizes.slow_calls * 2, repeats=3)
+        writer.close()
+        summary_writer = tf.summary.create_file_writer(os.path.join(log_dir, "eager"))
+        counter = iter(range(10**9))
+        with summary_writer.as_default():
+            eager = per_call(lambda: tf.summary.scalar("lr", LR, step=next(counter)),
+                             sizes.calls // 4, repeats=3)
+        summary_writer.close()
+    optimizer = keras.optimizers.Adam(LR)
+    assign = per_call(lambda: setattr(optimizer, "learning_rate", LR / 2), sizes.calls,
+                      repeats=3)
+
+    def row(name, round_s, update_s):
+        us = 1e6 * update_s
+        return [name, "-" if round_s is None else f"{1e6 * round_s:.1f}", f"{us:.2f}",
+                f"{100 * us / (1e3 * step_ms):.2f}%"]
+
+    d = statistics.median(diff)
+    rows = [
+        row("(a) in-graph ClockedLearningRate vs constant float lr (A-B, median "
+            f"of {sizes.ab_reps}; A {1e3 * statistics.median(ta) / g:.3f} ms/step, "
+            f"B {1e3 * statistics.median(tb) / g:.3f} ms/step)", d, d / g),
+        row("(a) controller.before_update + after_update (Python)", py_round, py_round / g),
+        row("(b) lr of the round + 4 metric scalars into RunWriter, flush every round",
+            log_flush, log_flush / g),
+        row("(b) same, buffered only (Trainer flushes every 5 s)", log_buffer, log_buffer / g),
+        row("(c) eager `tf.summary.scalar` per update", None, eager),
+        row("(c) Python `optimizer.learning_rate = value` per update", None, assign),
+    ]
+    table(f"3. lr control and logging per update, % of a tf_function gradient step "
+          f"({step_ms:.3f} ms)", ["cost", "µs per round", "µs per update",
+                                  "% of gradient step"], rows)
+
+
+# -- 4. end to end ------------------------------------------------------------------------
+SB3_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+import gymnasium as gym
+from stable_baselines3 import DQN
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+steps, seed = int(sys.argv[1]), int(sys.argv[2])
+model = DQN("MlpPolicy", "CartPole-v1", learning_rate=2.3e-3, batch_size=64,
+            buffer_size=100_000, learning_starts=1000, gamma=0.99, target_update_interval=10,
+            train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+            exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]), seed=seed,
+            verbose=0).learn(steps)
+eval_env = Monitor(gym.make("CartPole-v1"))
+eval_env.reset(seed=seed + 1000)
+mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
+print(f"eval mean return {mean:.1f}")
+"""
+
+
+def parse_return(stdout: str) -> float | None:
+    match = re.search(r"eval mean return (-?[\d.]+|nan)", stdout)
+    return float(match.group(1)) if match else None
+
+
+def timed_process(cmd: list[str], label: str) -> tuple[float, float | None]:
+    print(f"running {label} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        print(f"{label} FAILED ({result.returncode}): {result.stderr[-2000:]}")
+        return seconds, None
+    return seconds, parse_return(result.stdout)
+
+
+def bench_e2e(modes: list[str], seeds: int, steps: int) -> None:
+    results: dict[str, list[tuple[float, float | None]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            for mode in modes:
+                cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_dqn.py"),
+                       "--total-steps", str(steps), "--eval-freq", "0", "--checkpoint-every",
+                       "0", "--no-progress", "--logdir", os.path.join(tmp, f"{mode}-{seed}"),
+                       "--update-mode", mode, "--seed", str(seed)]
+                results.setdefault(mode, []).append(timed_process(cmd, f"{mode} seed {seed}"))
+            if importlib.util.find_spec("stable_baselines3") is not None:
+                cmd = [sys.executable, "-c", SB3_SCRIPT, str(steps), str(seed)]
+                label = "SB3 DQN (torch, 1 thread)"
+                results.setdefault(label, []).append(timed_process(cmd, f"{label} seed {seed}"))
+    median = {k: statistics.median(s for s, _ in v) for k, v in results.items()}
+    sb3 = next((v for k, v in median.items() if k.startswith("SB3")), None)
+    fastest = min(median[m] for m in modes)
+    rows = [[name, ", ".join(f"{s:.1f}" for s, _ in runs), f"{median[name]:.1f}",
+             ", ".join("-" if r is None else f"{r:.1f}" for _, r in runs),
+             f"{median[name] / sb3:.2f}" if sb3 else "-", f"{median[name] / fastest:.2f}"]
+            for name, runs in results.items()]
+    table(f"4. End to end: {steps}-step CartPole-v1 DQN, whole process wall time "
+          f"(seeds 0..{seeds - 1})", ["run", "seconds per seed", "median s",
+                                     "final eval return (20 greedy episodes)", "x SB3",
+                                     "x fastest mode"], rows)
+    if sb3 is None:
+        print(f"\n{SB3_MISSING}")
+    if "fit" in median:
+        print(f"\nfit / fastest mode: {median['fit'] / fastest:.2f}x")
+
+
+# -- main ---------------------------------------------------------------------------------
+def machine() -> str:
+    with open("/proc/cpuinfo") as f:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                   platform.processor() or "unknown cpu")
+    torch = ""
+    if importlib.util.find_spec("torch") is not None:
+        torch = f", torch {importlib.metadata.version('torch')}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{cpu}, nproc {len(os.sched_getaffinity(0))}, Python {platform.python_version()}, "
+            f"TF {tf.__version__}, Keras {keras.__version__}{torch}; load average {load}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: few rounds, 5000-step end-to-end runs (noisy numbers)")
+    p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end training runs")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="end-to-end runs per mode, seeds 0..N-1 (default: %(default)s)")
+    p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
+                   help="update modes to time (default: all)")
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error("--seeds must be at least 1")
+    args.modes = list(dict.fromkeys(args.modes))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
+    sizes = QUICK if args.quick else FULL
+    print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
+    per_step = bench_update_modes(args.modes, sizes)
+    bench_acting(sizes)
+    bench_lr_costs(sizes, per_step.get("tf_function"))
+    if not args.skip_e2e:
+        bench_e2e(args.modes, args.seeds, sizes.e2e_steps)
+    print(f"\nmachine: {machine()}")
+    print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
