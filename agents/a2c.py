@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 
@@ -11,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlharness.agent import Agent, compile_update
+from rlharness.checkpoint import rng_state, set_rng_state
 from rlharness.schedules import as_schedule
 
 ROLLOUT_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
@@ -183,7 +183,7 @@ class A2C(Agent):
     def numpy_state(self) -> dict[str, np.ndarray]:
         state = {f"rollout/{k}": v for k, v in self.rollout.items()}
         state["pos"] = np.array(self.pos)
-        state["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
+        state["rng"] = rng_state(self.rng)
         return state
 
     def load_numpy_state(self, state: dict[str, np.ndarray]) -> None:
@@ -193,7 +193,7 @@ class A2C(Agent):
         self.rollout = {k.split("/", 1)[1]: np.array(v) for k, v in state.items()
                         if k.startswith("rollout/")}
         self.pos = int(state["pos"])
-        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+        set_rng_state(self.rng, state["rng"])
         self._acting_weights = None
 
 
