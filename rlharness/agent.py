@@ -9,9 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rlharness.cli import UPDATE_MODES  # defined TF-free, for the scripts' flags
 from rlharness.step import GlobalStep
-
-UPDATE_MODES = ("fit", "train_on_batch", "tf_function")
 
 
 class Agent:

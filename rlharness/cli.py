@@ -9,12 +9,33 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 
 from rlharness import _validate as v
 
 SCHEDULES = ("constant", "exponential", "step", "inverse-time", "polynomial", "cosine", "piecewise")
 UPDATE_MODES = ("fit", "train_on_batch", "tf_function")
+
+
+def import_tensorflow_quietly() -> None:
+    """TF 2.21 writes C++ start-up notices (oneDNN, no CUDA) to fd 2 during import, past
+    TF_CPP_MIN_LOG_LEVEL. Scripts call this once their arguments are valid: it hides the
+    notices, and shows them if the import fails."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with tempfile.TemporaryFile() as captured:
+        stderr = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(stderr, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(stderr, 2)
+            os.close(stderr)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -54,9 +75,13 @@ non_negative_float = _checked(v.non_negative)
 unit_interval = _checked(v.in_range, 0.0, 1.0)
 
 
-def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int) -> None:
+def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
+                 n_envs: int = 1) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--env", default=env, help="gymnasium environment id (default: %(default)s)")
+    g.add_argument("--n-envs", type=positive_int, default=n_envs,
+                   help="sub-envs of the gymnasium vector env; env steps count every sub-env's "
+                        "steps (default: %(default)s)")
     g.add_argument("--total-steps", type=positive_int, default=total_steps,
                    help="the run's total env steps, also when resuming (default: %(default)s)")
     g.add_argument("--seed", type=non_negative_int, default=0, help="(default: %(default)s)")

@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 
+from rlharness import cli
 
-def _import_tensorflow_quietly() -> None:
-    """TF 2.21 writes C++ start-up notices (oneDNN, no CUDA) to fd 2 during import, past
-    TF_CPP_MIN_LOG_LEVEL. Scripts hide them, and show them if the import fails."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with tempfile.TemporaryFile() as captured:
-        stderr = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(stderr, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(stderr, 2)
-            os.close(stderr)
-
-
-_import_tensorflow_quietly()
+cli.import_tensorflow_quietly()
 
 from envs import make_vec_env  # noqa: E402
-from rlharness import cli  # noqa: E402
 from rlharness.agent import Agent  # noqa: E402
 from rlharness.checkpoint import CheckpointError  # noqa: E402
 from rlharness.trainer import Trainer  # noqa: E402
@@ -43,7 +22,7 @@ def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str) -
     Exit status: 0 done, 1 the loss diverged, 2 bad input (a corrupt checkpoint
     included), 130 interrupted by Ctrl-C after saving a checkpoint.
     """
-    env = make_vec_env(args.env, getattr(args, "n_envs", 1), seed=args.seed)
+    env = make_vec_env(args.env, args.n_envs, seed=args.seed)
     eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000)
     agent = make_agent(args, env, cli.make_schedule_from_args(args))
     trainer = Trainer(

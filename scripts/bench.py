@@ -21,9 +21,35 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from rlharness.cli import (  # noqa: E402  (no TF)
+    UPDATE_MODES,
+    ArgumentParser,
+    import_tensorflow_quietly,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = ArgumentParser(prog="bench.py", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: few rounds, 5000-step end-to-end runs (noisy numbers)")
+    p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end training runs")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="end-to-end runs per mode, seeds 0..N-1 (default: %(default)s)")
+    p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
+                   help="update modes to time (default: all)")
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error("--seeds must be at least 1")
+    args.modes = list(dict.fromkeys(args.modes))
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()  # --help and mistakes answer before the TF import
+import_tensorflow_quietly()
 
 import gymnasium as gym  # noqa: E402
 import keras  # noqa: E402
@@ -32,7 +58,6 @@ import tensorflow as tf  # noqa: E402
 
 from agents.dqn import DQN, mlp  # noqa: E402
 from envs import make_vec_env  # noqa: E402
-from rlharness.agent import UPDATE_MODES  # noqa: E402
 from rlharness.controller import DecayController  # noqa: E402
 from rlharness.logger import RunWriter  # noqa: E402
 from rlharness.schedules import make_schedule  # noqa: E402
@@ -363,24 +388,7 @@ def machine() -> str:
             f"TF {tf.__version__}, Keras {keras.__version__}{torch}; load average {load}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: few rounds, 5000-step end-to-end runs (noisy numbers)")
-    p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end training runs")
-    p.add_argument("--seeds", type=int, default=1, metavar="N",
-                   help="end-to-end runs per mode, seeds 0..N-1 (default: %(default)s)")
-    p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
-                   help="update modes to time (default: all)")
-    args = p.parse_args(argv)
-    if args.seeds < 1:
-        p.error("--seeds must be at least 1")
-    args.modes = list(dict.fromkeys(args.modes))
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
     sizes = QUICK if args.quick else FULL
     print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
@@ -395,4 +403,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ARGS))

@@ -13,14 +13,12 @@ from rlharness import cli
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = cli.ArgumentParser(prog="train_a2c.py", description=__doc__.splitlines()[0])
-    cli.add_run_args(p, env="CartPole-v1", total_steps=200_000)
+    cli.add_run_args(p, env="CartPole-v1", total_steps=200_000, n_envs=8)
     cli.add_lr_args(p, lr=1e-3, schedule="polynomial", decay_steps=5_000, decay_rate=0.5)
     g = p.add_argument_group(
         "A2C (Stable-Baselines3 names)",
         "The defaults solve CartPole-v1 in 200k env steps: 8 envs x 5 steps per update make "
         "5000 updates, over which the lr decays linearly from 1e-3 to 1e-5.")
-    g.add_argument("--n-envs", type=cli.positive_int, default=8,
-                   help="sub-envs of the vector env (default: %(default)s)")
     g.add_argument("--n-steps", type=cli.positive_int, default=5,
                    help="rollout length per sub-env: one update every n-steps vector steps "
                         "(default: %(default)s)")

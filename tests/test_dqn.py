@@ -20,8 +20,8 @@ TAGS = {
 }
 
 
-def short_cartpole_run(log_dir, update_mode, total_steps=1200, seed=0):
-    env = make_vec_env("CartPole-v1", 1, seed=seed)
+def short_cartpole_run(log_dir, update_mode, total_steps=1200, seed=0, n_envs=1):
+    env = make_vec_env("CartPole-v1", n_envs, seed=seed)
     agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=SCHEDULE,
                 learning_starts=400, train_freq=100, gradient_steps=8, batch_size=32,
                 hidden_sizes=(32, 32), update_mode=update_mode, seed=seed)
@@ -57,6 +57,19 @@ def test_update_modes_train_identically(tmp_path):
         losses[mode] = [v for _, v in points["train/loss"]]
     np.testing.assert_allclose(losses["fit"], losses["tf_function"], rtol=1e-4)
     np.testing.assert_allclose(losses["train_on_batch"], losses["tf_function"], rtol=1e-4)
+
+
+def test_vector_env_counts_every_sub_env_step(tmp_path):
+    agent, summary, points = short_cartpole_run(tmp_path, "tf_function", n_envs=2)
+    assert summary["env_steps"] == 1200 and len(agent.buffer) == 1200
+    # train_freq counts vector steps: rounds at vector steps 200 (env step 400), 300, ..., 600
+    assert summary["updates"] == 5 * 8
+    assert [s for s, _ in points["train/learning_rate"]] == list(range(40))
+    returns = points["rollout/ep_return"]
+    assert len(returns) == summary["episodes"] > 2
+    assert sum(v for _, v in points["rollout/ep_length"]) <= 1200
+    steps = [s for s, _ in returns]
+    assert steps == sorted(set(steps)) and steps[-1] <= 1200
 
 
 def test_dqn_learns_the_chain_optimal_q_values(tmp_path):
