@@ -5,10 +5,16 @@ linear model with loss ``mean(prediction)`` trained by plain SGD on one-hot inpu
 weight ``i`` by exactly ``-lr`` at the step that sees ``e_i``.
 """
 
+import os
+import re
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 
 from rlharness import DecayController, GlobalStep, GlobalStepScheduler, RunWriter, read_scalars
 from rlharness.schedules import ExponentialDecay, StepDecay
@@ -188,3 +194,22 @@ def test_run_writer_round_trip_and_monotone_steps(tmp_path):
     assert points["train/learning_rate"] == [(0, pytest.approx(0.1)), (1, pytest.approx(0.09)),
                                              (2, pytest.approx(0.08))]
     assert points["train/loss"] == [(2, 1.5), (5, 1.25)]
+
+
+def test_seed_example_script_decays_per_update_and_refuses_a_used_logdir(tmp_path):
+    script = [sys.executable, os.path.join(ROOT, "scripts", "seed_example.py")]
+    log_dir = str(tmp_path / "seed")
+    out = subprocess.run([*script, "--logdir", log_dir], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    lrs = [float(x) for x in re.findall(r"lr at its first batch ([0-9.]+)", out)]
+    # 10 samples in batches of 2: 5 updates per fit, so iteration i starts at update 5 i
+    np.testing.assert_allclose(lrs, [0.5 * 0.5 ** (5 * i / 25) for i in range(20)], atol=1e-5)
+    lr = read_scalars(log_dir)["train/learning_rate"]
+    assert [s for s, _ in lr] == list(range(100))
+    np.testing.assert_allclose([v for _, v in lr], 0.5 * 0.5 ** (np.arange(100) / 25), rtol=1e-6)
+
+    before = sorted(os.listdir(log_dir))
+    again = subprocess.run([*script, "--logdir", log_dir], capture_output=True, text=True,
+                           cwd=ROOT)
+    assert again.returncode == 2 and "is not empty" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1 and sorted(os.listdir(log_dir)) == before
