@@ -152,6 +152,12 @@ def default_logdir(algo: str, env: str) -> str:
     return os.path.join("runs", f"{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def refuse_used_logdir(logdir: str, fix: str) -> None:
+    """A run never writes into another run's directory: fail if ``logdir`` is not empty."""
+    if os.path.isdir(logdir) and os.listdir(logdir):
+        fail(f"run directory {logdir} is not empty; {fix}")
+
+
 #: Flags a resumed run may change; every other flag is fixed by the run's config.json.
 RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every", "eval_freq",
              "eval_episodes", "update_mode"}
@@ -259,6 +265,5 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
         _checkpoint_steps(args.logdir)
     elif args.logdir is None:
         args.logdir = default_logdir(algo, args.env)
-    elif os.path.isdir(args.logdir) and os.listdir(args.logdir):
-        fail(f"run directory {args.logdir} is not empty; pass --resume to continue it, "
-             "or choose a new --logdir")
+    else:
+        refuse_used_logdir(args.logdir, "pass --resume to continue it, or choose a new --logdir")

@@ -7,21 +7,17 @@ exponentially by the global update step: ``lr = 0.5 * 0.5 ** (step / 25)``.
     python scripts/seed_example.py && tensorboard --logdir runs
 """
 
-import os
 import random
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rlharness import cli  # noqa: E402  (no TF)
+from rlharness import cli  # imports no TF
 
 parser = cli.ArgumentParser(prog="seed_example.py", description=__doc__.splitlines()[0])
 parser.add_argument("--logdir", default=None,
                     help="TensorBoard directory (default: a fresh one under runs/)")
 args = parser.parse_args()
 args.logdir = args.logdir or cli.default_logdir("seed_example", "sine")
-if os.path.isdir(args.logdir) and os.listdir(args.logdir):
-    parser.error(f"{args.logdir} is not empty; pick a new --logdir (its curve would restart "
-                 "at step 0 over the old one)")
+cli.refuse_used_logdir(args.logdir, "choose a new --logdir (its lr curve would restart at "
+                       "step 0 over the old one)")
 
 cli.import_tensorflow_quietly()
 import keras  # noqa: E402
