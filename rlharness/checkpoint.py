@@ -5,9 +5,12 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 
 import numpy as np
 import tensorflow as tf
+
+from rlharness import faults
 
 
 class CheckpointError(RuntimeError):
@@ -34,7 +37,8 @@ class Checkpointer:
 
     @property
     def latest(self) -> str | None:
-        return self._manager.latest_checkpoint
+        """The latest whole checkpoint, as the index file on disk says."""
+        return tf.train.latest_checkpoint(self.directory)
 
     @staticmethod
     def _arrays_path(checkpoint_path: str) -> str:
@@ -42,19 +46,53 @@ class Checkpointer:
         return os.path.join(head, name.replace("ckpt-", "state-") + ".npz")
 
     def save(self, number: int, arrays: dict[str, np.ndarray]) -> str:
-        os.makedirs(self.directory, exist_ok=True)
+        """Save checkpoint ``number``; on any failure remove what it had written and raise
+        (an I/O failure as :class:`~rlharness.faults.RunIOError`), the previous one intact."""
+        try:
+            with faults.guard(f"saving checkpoint {number}", self.directory):
+                return self._save(number, arrays)
+        except BaseException:
+            self._remove_uncommitted(number)
+            raise
+
+    def _save(self, number: int, arrays: dict[str, np.ndarray]) -> str:
+        if not os.path.isdir(self.directory):
+            os.mkdir(self.directory)  # not makedirs: a vanished run directory is an error
         target = self._arrays_path(os.path.join(self.directory, f"ckpt-{number}"))
         with open(target + ".tmp", "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        faults.point("checkpoint_arrays")
         os.replace(target + ".tmp", target)
+        faults.point("checkpoint_index")
         path = self._manager.save(checkpoint_number=number)
+        faults.point("checkpoint_saved")
         keep = {self._arrays_path(p) for p in self._manager.checkpoints}
         for stale in glob.glob(os.path.join(self.directory, "state-*.npz")):
             if stale not in keep:
                 os.remove(stale)
         return path
+
+    def _committed(self) -> set[str]:
+        state = tf.train.get_checkpoint_state(self.directory)
+        return set(state.all_model_checkpoint_paths) if state else set()
+
+    def _remove_uncommitted(self, number: int) -> None:
+        """Best effort: free what a failed save of ``number`` left (the index never names it)."""
+        prefix = os.path.join(self.directory, f"ckpt-{number}")
+        try:
+            if any(os.path.basename(p) == f"ckpt-{number}" for p in self._committed()):
+                return
+            for path in (glob.glob(prefix + ".*") + glob.glob(prefix + "_temp*")
+                         + glob.glob(self._arrays_path(prefix) + "*")
+                         + glob.glob(os.path.join(self.directory, "checkpoint.tmp*"))):
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
+        except Exception:  # the directory may be gone or unreadable: nothing left to free
+            pass
 
     def restore(self) -> tuple[str, dict[str, np.ndarray]]:
         """Load the latest checkpoint into the trackables; return its path and arrays."""

@@ -75,6 +75,14 @@ non_negative_float = _checked(v.non_negative)
 unit_interval = _checked(v.in_range, 0.0, 1.0)
 
 
+def seed(text: str) -> int:
+    """A seed for numpy, gymnasium and Keras: an integer in [0, 2**32)."""
+    value = non_negative_int(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be below 2**32 (numpy's seed range), got {value}")
+    return value
+
+
 def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                  n_envs: int = 1) -> None:
     g = p.add_argument_group("run")
@@ -84,7 +92,7 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                         "steps (default: %(default)s)")
     g.add_argument("--total-steps", type=positive_int, default=total_steps,
                    help="the run's total env steps, also when resuming (default: %(default)s)")
-    g.add_argument("--seed", type=non_negative_int, default=0, help="(default: %(default)s)")
+    g.add_argument("--seed", type=seed, default=0, help="(default: %(default)s)")
     g.add_argument("--logdir", default=None,
                    help="run directory for event files and checkpoints "
                         "(default: a fresh one under runs/)")
@@ -158,14 +166,35 @@ def refuse_used_logdir(logdir: str, fix: str) -> None:
         fail(f"run directory {logdir} is not empty; {fix}")
 
 
+def make_run_dir(logdir: str) -> None:
+    """Create ``logdir`` (if needed) and check that a file can be written in it, or fail in
+    one line naming the path: before TensorFlow is imported, and before anything is written."""
+    fix = "choose another --logdir"
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        fail(f"--logdir {logdir} is a file, not a directory; {fix}")
+    parent = os.path.dirname(os.path.abspath(logdir))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        fail(f"--logdir {logdir}: {parent} is a file, not a directory; {fix}")
+    try:
+        os.makedirs(logdir, exist_ok=True)
+        tempfile.TemporaryFile(dir=logdir).close()
+    except OSError as e:
+        where = f" {e.filename}" if e.filename and e.filename != logdir else ""
+        fail(f"--logdir {logdir}: cannot write{where} ({e.strerror}); {fix} (a writable place)")
+
+
 #: Flags a resumed run may change; every other flag is fixed by the run's config.json.
 RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every", "eval_freq",
              "eval_episodes", "update_mode"}
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
-          discrete: bool = True) -> argparse.Namespace:
-    """Parse and check everything that can be checked without TensorFlow.
+          discrete: bool = True, check=None) -> argparse.Namespace:
+    """Parse and check everything that can be checked without TensorFlow; ``check(args)``
+    adds the script's own cross-flag checks (calling :func:`fail`). The run directory is
+    made last, so a refused command leaves nothing behind.
 
     With ``--resume`` the flags not given take the run's saved values; a given flag that
     contradicts them is an error naming it, unless it is one of :data:`RESUMABLE`.
@@ -191,6 +220,9 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
                  "already has; --total-steps is the run's total")
     validate_run_args(args, algo=algo, discrete=discrete)
     validate_lr_args(args)
+    if check is not None:
+        check(args)
+    make_run_dir(args.logdir)  # last: a refused command leaves no directory behind
     return args
 
 
@@ -234,14 +266,18 @@ def _checkpoint_steps(logdir: str) -> int:
     except OSError:
         match = None
     if match is None:
-        fail(f"--resume: no checkpoint in {logdir}; start a new run without --resume")
+        fail(f"--resume: no checkpoint in {logdir} (the run stopped before its first one); "
+             "start the run again in a new --logdir")
     return int(match.group(1))
 
 
 def save_config(args: argparse.Namespace, algo: str) -> None:
-    os.makedirs(args.logdir, exist_ok=True)
-    with open(config_path(args.logdir), "w") as f:
-        json.dump({"algo": algo, "args": vars(args)}, f, indent=1)
+    """Write the run's ``config.json`` atomically (a crash leaves no half of it)."""
+    from rlharness import faults
+
+    data = json.dumps({"algo": algo, "args": vars(args)}, indent=1).encode()
+    with faults.guard("writing config.json", config_path(args.logdir)):
+        faults.replace_atomically(config_path(args.logdir), data)
 
 
 def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True) -> None:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 
 import numpy as np
 import tensorflow as tf
-from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.backend.event_processing.event_file_loader import (
+    EventFileLoader,
+    RawEventFileLoader,
+)
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.util import tensor_util
+
+from rlharness import faults
 
 _METADATA = scalar_metadata.create_summary_metadata(
     display_name=None, description=None
@@ -45,6 +52,7 @@ class RunWriter:
         self._values: list[float] = []
         self._last_step: dict[str, int] = {}
         self._last_flush = time.monotonic()
+        self._failed = False
         # One graph per writer: a traced summary op is bound to the writer it saw.
         self._write_points = tf.function(
             self._write_points_eager, input_signature=_POINTS_SIGNATURE
@@ -93,21 +101,30 @@ class RunWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered point and flush the event file to disk."""
-        if self._tags:
-            self._write_points(
-                tf.constant(self._tags),
-                tf.constant(self._steps, tf.int64),
-                tf.constant(self._values, tf.float32),
-            )
+        """Write every buffered point and flush the event file to disk; an I/O failure
+        raises :class:`~rlharness.faults.RunIOError` and leaves the writer unusable (later
+        points are dropped: the run is stopping)."""
+        if self._tags and not self._failed:
+            tags, steps, values = self._tags, self._steps, self._values
             self._tags, self._steps, self._values = [], [], []
-            self._writer.flush()
+            try:
+                with faults.guard("writing the event files", self.log_dir):
+                    self._write_points(tf.constant(tags), tf.constant(steps, tf.int64),
+                                       tf.constant(values, tf.float32))
+                    self._writer.flush()
+            except faults.RunIOError:
+                self._failed = True
+                raise
+            faults.point("events_flushed")
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        self.flush()
+        """Flush and close; after a failed write only close (the error was raised then)."""
+        if not self._failed:
+            self.flush()
         if self._writer is not None:
-            self._writer.close()
+            with suppress(Exception):
+                self._writer.close()
 
 
 def event_files(log_dir: str) -> list[str]:
@@ -127,36 +144,71 @@ def read_scalars(log_dir: str) -> dict[str, list[tuple[int, float]]]:
     return points
 
 
+def _whole_records(path: str) -> tuple[list[bytes], bool]:
+    """The complete records of an event file, and whether a cut record follows them (what
+    a kill in the middle of a write leaves). TensorBoard reads such a file the same way."""
+    records = list(RawEventFileLoader(path).Load())
+    whole = sum(len(r) + 16 for r in records)  # TFRecord framing: length, 2 CRCs
+    return records, whole != os.path.getsize(path)
+
+
 def truncate_events(log_dir: str, last_steps: dict[str, int]) -> int:
     """Drop scalar points logged after a checkpoint, so a resumed run logs no step twice.
 
     ``last_steps`` maps a tag group (the part before ``/``) to the last step to keep;
-    groups not named are kept whole. The surviving events are rewritten into one event
-    file, made complete and synced before the old files go, then renamed into place
-    (a crash in between is finished by the next call). Returns the number dropped.
+    groups not named are kept whole. A cut last record (a kill during a write) is dropped
+    too. The surviving events are rewritten into one event file, synced, and recorded in
+    ``rewrite.json`` before any old file goes, so a crash at any moment leaves either the
+    old files (an unfinished rewrite is discarded) or the rewrite (finished by the next
+    call). Returns the number of points dropped.
     """
-    pending = os.path.join(log_dir, "pending.tfevents.rewrite")
-    final = os.path.join(log_dir, f"events.out.tfevents.{time.time():.6f}.rlharness.resumed")
-    if os.path.exists(pending):  # a crash after the old files were removed: finish it
-        os.replace(pending, final)
-    kept, dropped = [], 0
-    for path in event_files(log_dir):
-        for record in tf.data.TFRecordDataset(path):
-            event = event_pb2.Event.FromString(record.numpy())
-            values = event.summary.value
-            limit = last_steps.get(values[0].tag.split("/")[0]) if values else None
-            if limit is not None and event.step > limit:
-                dropped += 1
-            else:
-                kept.append(record.numpy())
-    if not dropped:
-        return 0
-    with tf.io.TFRecordWriter(pending) as writer:
-        for record in kept:
-            writer.write(record)
-    with open(pending, "rb") as f:
-        os.fsync(f.fileno())
-    for path in event_files(log_dir):
-        os.remove(path)
-    os.replace(pending, final)
+    with faults.guard("rewriting the event files to resume", log_dir):
+        _finish_rewrite(log_dir)
+        olds = event_files(log_dir)
+        kept, dropped, cut = [], 0, False
+        for path in olds:
+            records, partial = _whole_records(path)
+            cut |= partial
+            for record in records:
+                event = event_pb2.Event.FromString(record)
+                values = event.summary.value
+                limit = last_steps.get(values[0].tag.split("/")[0]) if values else None
+                if limit is not None and event.step > limit:
+                    dropped += 1
+                else:
+                    kept.append(record)
+        if not dropped and not cut:
+            return 0
+        pending = os.path.join(log_dir, _PENDING)
+        with tf.io.TFRecordWriter(pending) as writer:
+            for record in kept:
+                writer.write(record)
+        with open(pending, "rb") as f:
+            os.fsync(f.fileno())
+        final = f"events.out.tfevents.{time.time():.6f}.rlharness.resumed"
+        plan = {"replaces": [os.path.basename(p) for p in olds], "final": final}
+        faults.replace_atomically(os.path.join(log_dir, _PLAN), json.dumps(plan).encode())
+        _finish_rewrite(log_dir)
     return dropped
+
+
+_PENDING, _PLAN = "pending.tfevents.rewrite", "rewrite.json"
+
+
+def _finish_rewrite(log_dir: str) -> None:
+    """Complete a recorded rewrite, or discard an unrecorded (so unfinished) one."""
+    plan_path, pending = os.path.join(log_dir, _PLAN), os.path.join(log_dir, _PENDING)
+    if not os.path.exists(plan_path):
+        if os.path.exists(pending):
+            os.remove(pending)
+        return
+    with open(plan_path) as f:
+        plan = json.load(f)
+    for name in plan["replaces"]:
+        faults.point("resume_rewrite")
+        if os.path.exists(os.path.join(log_dir, name)):
+            os.remove(os.path.join(log_dir, name))
+    if os.path.exists(pending):
+        os.replace(pending, os.path.join(log_dir, plan["final"]))
+    faults.sync_directory(log_dir)
+    os.remove(plan_path)

@@ -19,6 +19,7 @@ from envs import (
     set_env_state,
     supports_exact_state,
 )
+from rlharness import faults
 from rlharness.agent import Agent
 from rlharness.checkpoint import Checkpointer
 from rlharness.controller import DecayController
@@ -62,6 +63,7 @@ class Trainer:
         self.global_step = global_step if global_step is not None else GlobalStep()
         agent.bind(self.global_step, total_steps)
         self.controller = DecayController(agent.optimizer, None, self.global_step, lr_clock)
+        os.makedirs(log_dir, exist_ok=True)
         self.writer = RunWriter(log_dir)
         self.log_dir = log_dir
         self.progress = progress
@@ -120,6 +122,7 @@ class Trainer:
             step.env_steps += n_envs
             agent.observe(self.obs, actions, rewards, real_next, terminated, truncated)
             self.obs = next_obs
+            faults.point("env_step")
             for i, (ep_return, ep_length) in enumerate(finished_episodes(infos)):
                 self._log_episode(ep_return, ep_length, step.env_steps - n_envs + 1 + i, bar)
             if (step.env_steps >= agent.learning_starts
@@ -187,6 +190,7 @@ class Trainer:
         first = step.updates
         self.controller.before_update()
         metrics = self.agent.update()
+        faults.point("train_round")
         n = self.controller.after_update()
         if n == 0:
             return

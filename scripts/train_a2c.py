@@ -11,7 +11,7 @@ import sys
 from rlharness import cli
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="train_a2c.py", description=__doc__.splitlines()[0])
     cli.add_run_args(p, env="CartPole-v1", total_steps=200_000, n_envs=8)
     cli.add_lr_args(p, lr=1e-3, schedule="polynomial", decay_steps=5_000, decay_rate=0.5)
@@ -38,7 +38,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "it wants a weaker value loss, e.g. --vf-coef 0.1 --max-grad-norm 5")
     g.add_argument("--normalize-advantage", action=argparse.BooleanOptionalAction,
                    default=False, help="standardize advantages per rollout (default: off)")
-    return cli.parse(p, argv, algo="a2c")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return cli.parse(build_parser(), argv, algo="a2c", check=_check)
+
+
+def _check(args: argparse.Namespace) -> None:
+    rollout = args.n_steps * args.n_envs
+    if rollout > args.total_steps:
+        cli.fail(f"--n-steps {args.n_steps} x --n-envs {args.n_envs} = {rollout} env steps per "
+                 f"rollout, more than --total-steps {args.total_steps}: no update would run; "
+                 "lower --n-steps")
 
 
 def make_agent(args: argparse.Namespace, env, schedule):

@@ -11,7 +11,7 @@ import sys
 from rlharness import cli
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="train_dqn.py", description=__doc__.splitlines()[0])
     cli.add_run_args(p, env="CartPole-v1", total_steps=50_000)
     cli.add_lr_args(p, lr=2.3e-3, schedule="exponential", decay_steps=10_000, decay_rate=0.3)
@@ -43,7 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    metavar="N", help="MLP hidden layer sizes (default: 256 256)")
     g.add_argument("--double", action=argparse.BooleanOptionalAction, default=True,
                    help="Double DQN targets (default: on)")
-    return cli.parse(p, argv, algo="dqn")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return cli.parse(build_parser(), argv, algo="dqn")
 
 
 def make_agent(args: argparse.Namespace, env, schedule):
