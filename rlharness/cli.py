@@ -116,6 +116,17 @@ def schedule_spec(text: str) -> ScheduleSpec:
     return ScheduleSpec(name, float(args[0]), kwargs, clock)
 
 
+def schedule_flag(text: str) -> str:
+    """argparse type of a schedule flag: checks ``text`` (:func:`schedule_spec`) and keeps it
+    as given, so config.json stores what the user wrote."""
+    schedule_spec(text)
+    return text
+
+
+def optional_spec(text: str | None) -> ScheduleSpec | None:
+    return None if text is None else schedule_spec(text)
+
+
 def import_tensorflow_quietly() -> None:
     """TF 2.21 writes C++ start-up notices (oneDNN, no CUDA) to fd 2 during import, past
     TF_CPP_MIN_LOG_LEVEL. Scripts call this once their arguments are valid: it hides the
