@@ -16,7 +16,7 @@ from agents.replay import NStepQueue, PrioritizedReplayBuffer, ReplayBuffer
 from rlharness.agent import Agent, compile_update
 from rlharness.checkpoint import rng_state, set_rng_state
 from rlharness.hyper import Scheduled, scheduled
-from rlharness.schedules import LinearDecay, Value, as_schedule
+from rlharness.schedules import LinearDecay, as_schedule
 
 
 def mlp(obs_dim: int, n_outputs: int, hidden_sizes: Sequence[int], name: str) -> keras.Model:
@@ -144,8 +144,7 @@ class DQN(Agent):
         out = {"rollout/exploration_rate": self.epsilon}
         if self.prioritized:
             out["train/per_beta"] = self.per_beta
-        if not isinstance(self.tau.schedule, Value):  # a constant τ is not logged
-            out["train/tau"] = self.tau
+        out["train/tau"] = self.tau
         return out
 
     # -- acting ---------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class Scheduled:
         self.schedule = as_value_schedule(schedule)
         self.clock = clock
         self._base, self._block = -1, np.zeros(0, np.float32)
-        self._clock_var: tf.Variable | None = None
+        self._clock_var = tf.Variable(0, dtype=tf.int64, trainable=False, name=f"{clock}_clock")
 
     def __repr__(self) -> str:
         return f"Scheduled({self.schedule!r}, clock={self.clock!r})"
@@ -77,17 +77,11 @@ class Scheduled:
     # -- in-graph -------------------------------------------------------------------------
     def sync(self, global_step: GlobalStep) -> None:
         """Copy the clock into the variable :meth:`tensor` reads; call before a round."""
-        t = global_step[self.clock]
-        if self._clock_var is None:
-            self._clock_var = tf.Variable(t, dtype=tf.int64, trainable=False)
-        else:
-            self._clock_var.assign(t)
+        self._clock_var.assign(global_step[self.clock])
 
     def tensor(self, offset=0) -> tf.Tensor:
         """In-graph ``schedule(clock + offset)`` (``offset``: the update's index within the
         round, counted on the ``updates`` clock only), the clock as of the last :meth:`sync`."""
-        if self._clock_var is None:
-            self._clock_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         t = self._clock_var
         if self.clock == "updates":
             t = t + tf.cast(offset, tf.int64)
