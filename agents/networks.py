@@ -72,11 +72,18 @@ class QNetwork(keras.Model):
         super().__init__(name=name)
         self.n_actions, self.n_atoms = int(n_actions), int(n_atoms)
         self.dueling, self.noisy = bool(dueling), bool(noisy)
-        self.hidden = [keras.layers.Dense(h, activation="relu") for h in hidden_sizes]
+        # One attribute per layer: tf.train.Checkpoint does not see into Keras-tracked lists.
+        self.n_hidden = len(hidden_sizes)
+        for i, h in enumerate(hidden_sizes):
+            setattr(self, f"hidden_{i}", keras.layers.Dense(h, activation="relu"))
         out = NoisyDense if noisy else keras.layers.Dense
         self.advantage_head = out(self.n_actions * self.n_atoms, name="advantage")
         self.value_head = out(self.n_atoms, name="value") if dueling else None
         self.build((None, obs_dim))
+
+    @property
+    def hidden(self) -> list:
+        return [getattr(self, f"hidden_{i}") for i in range(self.n_hidden)]
 
     @property
     def heads(self) -> list:
