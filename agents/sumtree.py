@@ -60,9 +60,14 @@ class SumTree:
         mass -= top[node] - self.levels[-1][node]
         flat_rows = np.arange(len(mass)) * self.fanout
         for d in range(len(self.levels) - 2, -1, -1):
-            # Exclusive prefix sums of each row's children: a BLAS matmul beats np.cumsum here.
-            before = self._groups[d][node] @ self._strict_upper  # [B, fanout]
-            child = np.minimum((before <= mass[:, None]).sum(axis=1) - 1, self.fanout - 1)
+            children = self._groups[d][node]  # [B, fanout]
+            # Exclusive prefix sums of each row's children: for a minibatch a BLAS matmul
+            # (~6 µs) beats np.cumsum (~11 µs); for a whole round's thousands of rows, cumsum.
+            if len(mass) <= 512:
+                before = children @ self._strict_upper
+            else:
+                before = np.cumsum(children, axis=1) - children
+            child = (before <= mass[:, None]).sum(axis=1) - 1  # before[0] = 0 <= mass
             mass -= before.ravel()[flat_rows + child]
             node = node * self.fanout + child
         # Rounding can push a draw past the last leaf in use (onto a zero leaf): step back.
