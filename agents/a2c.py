@@ -45,8 +45,8 @@ class A2C(Agent):
     and value heads share one tanh MLP trunk if ``shared``, else each has its own.
     ``learning_rate`` is a float or any schedule (driven by the Trainer's global step);
     ``max_grad_norm`` clips the global gradient norm. ``ent_coef`` is a number or a schedule
-    (:mod:`rlharness.hyper`; ``updates`` clock by default), evaluated in-graph. The rollout arrays are allocated at the
-    first :meth:`observe`, whose batch size fixes ``n_envs``.
+    (:mod:`rlharness.hyper`; ``updates`` clock by default), evaluated in-graph. The rollout
+    arrays are allocated at the first :meth:`observe`, whose batch size fixes ``n_envs``.
     """
 
     def __init__(

@@ -37,7 +37,8 @@ class NoisyDense(keras.layers.Layer):
         bound = 1.0 / math.sqrt(p)
         uniform = keras.initializers.RandomUniform(-bound, bound)
         sigma = keras.initializers.Constant(self.sigma0 / math.sqrt(p))
-        self.mu_kernel = self.add_weight(shape=(p, self.units), initializer=uniform, name="mu_kernel")
+        self.mu_kernel = self.add_weight(shape=(p, self.units), initializer=uniform,
+                                         name="mu_kernel")
         self.sigma_kernel = self.add_weight(shape=(p, self.units), initializer=sigma,
                                             name="sigma_kernel")
         self.mu_bias = self.add_weight(shape=(self.units,), initializer=uniform, name="mu_bias")

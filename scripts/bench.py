@@ -428,7 +428,7 @@ def bench_per(sizes: Sizes) -> None:
     buf = PrioritizedReplayBuffer(n, (4,))
     rng = np.random.default_rng(0)
     chunk = min(n, 100_000)
-    for i in range(0, n, chunk):
+    for _ in range(0, n, chunk):
         buf.add(np.zeros((chunk, 4), np.float32), np.zeros(chunk, np.int64),
                 np.zeros(chunk, np.float32), np.zeros((chunk, 4), np.float32), np.zeros(chunk))
     buf.update_priorities(np.arange(n), rng.exponential(size=n))

@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         for key, value in RAINBOW.items():
             if key not in given:
                 setattr(args, key, value)
+    tau = cli.schedule_spec(args.tau)
+    if tau.name == "constant" and tau.initial > 1:
+        cli.fail(f"--tau {args.tau} must be in [0, 1] (1: hard target copies)")
     if args.distributional and args.v_max <= args.v_min:
         cli.fail(f"--v-max {args.v_max} must exceed --v-min {args.v_min}")
     if args.distributional and args.n_atoms < 2:

@@ -123,3 +123,19 @@ def test_rainbow_kill_9_then_resume_continues_every_curve_exactly(tmp_path,
         assert steps_of(got[tag]) == steps_of(want[tag]), tag
         np.testing.assert_allclose([v for _, v in got[tag]], [v for _, v in want[tag]],
                                    rtol=1e-5, err_msg=tag)
+
+
+def test_lr_takes_the_same_schedule_syntax_and_its_clock(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from train_dqn import parse_args
+
+    from rlharness.cli import make_schedule_from_args
+
+    args = parse_args(["--lr", "cosine(0.001, steps=200)@env_steps", "--logdir",
+                       str(tmp_path / "a")])
+    assert args.lr_clock == "env_steps"
+    schedule = make_schedule_from_args(args)
+    assert float(schedule(100)) == pytest.approx(0.0005, rel=1e-5)
+    plain = parse_args(["--lr", "0.01", "--lr-schedule", "constant", "--logdir",
+                        str(tmp_path / "b")])  # today's flags still work
+    assert float(make_schedule_from_args(plain)(10**6)) == pytest.approx(0.01)
