@@ -166,12 +166,27 @@ def expected_q(out, support):
 
 def categorical_projection(next_probs, rewards, discounts, support):
     """C51's projection (Bellemare et al. 2017, Alg. 1) of the target distribution
-    ``r + γ^k (1 - done) z`` onto the fixed ``support`` z (``discounts = γ^k (1 - done)``):
-    ``m_j = Σ_i p_i clip(1 - |clip(Tz_i, v_min, v_max) - z_j| / Δz, 0, 1)``, in-graph.
-    ``next_probs [B, N]``, ``rewards``/``discounts [B]``, returns ``[B, N]``."""
+    ``r + γ^k (1 - done) z`` onto the fixed ``support`` z (``discounts = γ^k (1 - done)``),
+    in-graph.
+
+    Each atom's mass ``p_i`` goes to the two atoms around ``b_i = (clip(Tz_i) - v_min) / Δz``:
+    ``1 - frac(b_i)`` of it to ``floor(b_i)`` and ``frac(b_i)`` to the next atom, so a target
+    exactly on an atom keeps all its mass there (the paper's ``l == u`` case). One segment sum
+    of ``2 B N`` values, no ``[B, N, N]`` tensor. ``next_probs [B, N]``, ``rewards``/``discounts
+    [B]``, returns ``[B, N]``.
+    """
+    n = tf.shape(support)[0]
     v_min, v_max = support[0], support[-1]
-    delta = (v_max - v_min) / (tf.cast(tf.shape(support)[0], tf.float32) - 1.0)
+    delta = (v_max - v_min) / tf.cast(n - 1, tf.float32)
     tz = tf.clip_by_value(rewards[:, None] + discounts[:, None] * support[None, :], v_min, v_max)
-    weight = tf.clip_by_value(1.0 - tf.abs(tz[:, :, None] - support[None, None, :]) / delta,
-                              0.0, 1.0)  # [B, i, j]
-    return tf.reduce_sum(next_probs[:, :, None] * weight, axis=1)
+    b = (tz - v_min) / delta
+    lower = tf.minimum(tf.floor(b), tf.cast(n - 1, tf.float32))
+    frac = b - lower
+    lower = tf.cast(lower, tf.int32)
+    upper = tf.minimum(lower + 1, n - 1)
+    rows = tf.range(tf.shape(next_probs)[0])[:, None] * n
+    ids = tf.concat([rows + lower, rows + upper], axis=1)
+    mass = tf.concat([next_probs * (1.0 - frac), next_probs * frac], axis=1)
+    m = tf.math.unsorted_segment_sum(tf.reshape(mass, [-1]), tf.reshape(ids, [-1]),
+                                     tf.shape(next_probs)[0] * n)
+    return tf.reshape(m, tf.shape(next_probs))

@@ -66,7 +66,8 @@ class ReplayBuffer:
         if size > self.capacity:
             raise ValueError(f"saved buffer holds {size} transitions, capacity is {self.capacity}")
         for f in self.FIELDS:
-            getattr(self, f)[:size] = state[f]
+            if f in state:  # n_steps is absent from checkpoints of one-step DQN before it
+                getattr(self, f)[:size] = state[f]
         self.size = size
         self.pos = int(state["pos"])
 

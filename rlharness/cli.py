@@ -246,7 +246,6 @@ def lr_flag(text: str) -> float | str:
     try:
         value = float(text)
     except ValueError:
-        schedule_spec(text)  # non-constant schedules already need a positive initial value
         if schedule_spec(text).initial <= 0:
             raise argparse.ArgumentTypeError(
                 f"the initial lr must be positive in {text!r}") from None
