@@ -87,17 +87,18 @@ def test_noisy_nets_resample_noise_while_exploring_and_act_greedily_on_the_means
     assert isinstance(net, QNetwork)
 
 
-def chain_agent(update_mode="tf_function", buffer_size=1000, **components):
+def chain_agent(update_mode="tf_function", buffer_size=1000, jit_compile=False, **components):
     env = make_vec_env("Chain-v0", 1, seed=0)
     agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=3e-3,
                 gamma=GAMMA, buffer_size=buffer_size, learning_starts=200, train_freq=20,
                 gradient_steps=20, batch_size=64, target_update_interval=100,
                 exploration_fraction=0.2, exploration_final_eps=0.02, hidden_sizes=(32,),
-                update_mode=update_mode, seed=0, **components)
+                update_mode=update_mode, jit_compile=jit_compile, seed=0, **components)
     return agent, env
 
 
 def train_on_chain(log_dir, total_steps, update_mode="tf_function", **components):
+    """Without XLA (half the time of these small runs); the three-mode test compiles with it."""
     agent, env = chain_agent(update_mode, **components)
     trainer = Trainer(agent, env, total_steps=total_steps, log_dir=str(log_dir), seed=0,
                       progress=False)
@@ -120,7 +121,8 @@ def test_each_component_and_all_together_learn_the_chain_optimal_q_values(tmp_pa
 def test_rainbow_trains_identically_in_the_three_update_modes(tmp_path):
     curves = {}
     for mode in ("fit", "train_on_batch", "tf_function"):
-        agent, points = train_on_chain(tmp_path / mode, 400, mode, **COMPONENTS["rainbow"])
+        agent, points = train_on_chain(tmp_path / mode, 400, mode, jit_compile=True,
+                                       **COMPONENTS["rainbow"])
         curves[mode] = points
         assert agent._update.tracing_count() == 1
     want = curves["tf_function"]
