@@ -35,7 +35,7 @@ class DQN(Agent):
     schedule (driven by the Trainer's global step).
 
     Scheduled hyperparameters (a number, a schedule, a :class:`~rlharness.hyper.Scheduled` or a
-    CLI :class:`~rlharness.cli.ScheduleSpec`; see :mod:`rlharness.hyper`):
+    CLI :class:`~rlharness.schedule_flags.ScheduleSpec`; see :mod:`rlharness.hyper`):
     ``exploration_rate`` ε (default: linear from ``exploration_initial_eps`` to
     ``exploration_final_eps`` over the first ``exploration_fraction`` of the run's env steps,
     on the ``env_steps`` clock), ``tau`` (default 1: hard copies; ``env_steps`` clock) and

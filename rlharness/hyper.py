@@ -98,7 +98,7 @@ def as_value_schedule(obj) -> sch.LearningRateSchedule:
 
 def scheduled(spec, default_clock: str = "env_steps") -> Scheduled:
     """A :class:`Scheduled` from a :class:`Scheduled`, a number, a schedule, or a parsed CLI
-    spec (:class:`rlharness.cli.ScheduleSpec`)."""
+    spec (:class:`rlharness.schedule_flags.ScheduleSpec`)."""
     if isinstance(spec, Scheduled):
         return spec
     if hasattr(spec, "build"):

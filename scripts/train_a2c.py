@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rlharness import cli
+from rlharness.schedule_flags import schedule_flag, schedule_spec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--gamma", type=cli.unit_interval, default=0.99, help="(default: %(default)s)")
     g.add_argument("--gae-lambda", type=cli.unit_interval, default=1.0,
                    help="GAE lambda, 1 = n-step returns (default: %(default)s)")
-    g.add_argument("--ent-coef", type=cli.schedule_flag, default="0.0", metavar="SCHEDULE",
+    g.add_argument("--ent-coef", type=schedule_flag, default="0.0", metavar="SCHEDULE",
                    help="entropy bonus coefficient: a number or a schedule such as "
                         "'linear(0.01, end=0, steps=5000)', clock updates by default "
                         "(default: %(default)s)")
@@ -49,7 +50,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
     return A2C(
         env.single_observation_space, env.single_action_space, learning_rate=schedule,
         n_steps=args.n_steps, gamma=args.gamma, gae_lambda=args.gae_lambda,
-        ent_coef=cli.schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
+        ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
         normalize_advantage=args.normalize_advantage, update_mode=args.update_mode,

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rlharness import cli
+from rlharness.schedule_flags import optional_spec, schedule_flag, schedule_spec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--learning-starts", type=cli.non_negative_int, default=1000,
                    help="env steps before the first update (default: %(default)s)")
     g.add_argument("--gamma", type=cli.unit_interval, default=0.99, help="(default: %(default)s)")
-    g.add_argument("--tau", type=cli.schedule_flag, default="1.0", metavar="SCHEDULE",
+    g.add_argument("--tau", type=schedule_flag, default="1.0", metavar="SCHEDULE",
                    help="target update coefficient in [0, 1], 1 = hard copy; a number or a "
                         "schedule, clock env_steps by default (default: %(default)s)")
     g.add_argument("--target-update-interval", type=cli.positive_int, default=10,
@@ -38,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="(default: %(default)s)")
     g.add_argument("--exploration-final-eps", type=cli.unit_interval, default=0.04,
                    help="(default: %(default)s)")
-    g.add_argument("--exploration-rate", type=cli.schedule_flag, default=None, metavar="SCHEDULE",
+    g.add_argument("--exploration-rate", type=schedule_flag, default=None, metavar="SCHEDULE",
                    help="epsilon as a schedule, e.g. 'linear(1.0, end=0.05, steps=10000)' or 0; "
                         "replaces the three --exploration-* flags above (clock env_steps by "
                         "default)")
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="proportional prioritized replay (Schaul et al. 2016) (default: off)")
     r.add_argument("--per-alpha", type=cli.unit_interval, default=0.6,
                    help="priority exponent alpha (default: %(default)s)")
-    r.add_argument("--per-beta", type=cli.schedule_flag, default=None, metavar="SCHEDULE",
+    r.add_argument("--per-beta", type=schedule_flag, default=None, metavar="SCHEDULE",
                    help="importance-sampling exponent beta (default: linear from 0.4 to 1 "
                         "over --total-steps env steps)")
     r.add_argument("--per-eps", type=cli.positive_float, default=1e-6,
@@ -82,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         for key, value in RAINBOW.items():
             if key not in given:
                 setattr(args, key, value)
-    tau = cli.schedule_spec(args.tau)
+    tau = schedule_spec(args.tau)
     if tau.name == "constant" and tau.initial > 1:
         cli.fail(f"--tau {args.tau} must be in [0, 1] (1: hard target copies)")
     if args.distributional and args.v_max <= args.v_min:
@@ -103,16 +104,16 @@ def make_agent(args: argparse.Namespace, env, schedule):
     return DQN(
         env.single_observation_space, env.single_action_space, learning_rate=schedule,
         buffer_size=args.buffer_size, learning_starts=args.learning_starts,
-        batch_size=args.batch_size, gamma=args.gamma, tau=cli.schedule_spec(args.tau),
+        batch_size=args.batch_size, gamma=args.gamma, tau=schedule_spec(args.tau),
         train_freq=args.train_freq, gradient_steps=args.gradient_steps,
         target_update_interval=args.target_update_interval,
         exploration_fraction=args.exploration_fraction,
         exploration_initial_eps=args.exploration_initial_eps,
         exploration_final_eps=args.exploration_final_eps,
-        exploration_rate=cli.optional_spec(args.exploration_rate),
+        exploration_rate=optional_spec(args.exploration_rate),
         max_grad_norm=args.max_grad_norm, double=args.double, dueling=args.dueling,
         n_step=args.n_step, prioritized=args.prioritized, per_alpha=args.per_alpha,
-        per_beta=cli.optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
+        per_beta=optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
         distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,
         v_max=args.v_max, hidden_sizes=args.hidden_sizes, update_mode=args.update_mode,
         seed=args.seed,

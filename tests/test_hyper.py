@@ -16,8 +16,8 @@ from test_cli import assert_one_line_error
 from agents.a2c import A2C
 from envs import make_vec_env
 from rlharness import GlobalStep, read_scalars
-from rlharness.cli import schedule_spec
 from rlharness.hyper import Scheduled
+from rlharness.schedule_flags import CLOCKS, schedule_spec
 from rlharness.schedules import ExponentialDecay, LinearDecay
 from rlharness.trainer import Trainer
 
@@ -40,6 +40,9 @@ def test_scheduled_values_are_the_schedule_at_the_clock():
     assert Scheduled(0.0).value(step) == 0.0  # a number: a constant that may be 0
     spec = schedule_spec("exponential(0.01, rate=0.5, steps=1000)@updates")
     assert (spec.name, spec.initial, spec.clock) == ("exponential", 0.01, "updates")
+    from rlharness.step import CLOCKS as STEP_CLOCKS
+
+    assert CLOCKS == STEP_CLOCKS
 
 
 @pytest.mark.parametrize("flag, value, fragment", [
