@@ -52,8 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     r = p.add_argument_group(
         "Rainbow components (Hessel et al. 2018), each independent; see docs/dqn.md")
     r.add_argument("--rainbow", action="store_true",
-                   help="all five components with Double DQN, and the defaults of RAINBOW in "
-                        "scripts/train_dqn.py for every flag not given")
+                   help="all five components with Double DQN: --double --dueling --n-step 3 "
+                        "--prioritized --noisy --distributional --exploration-rate 0, each "
+                        "unless given; solves CartPole-v1 in 50k env steps (README)")
     r.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=False,
                    help="dueling value/advantage heads (Wang et al. 2016) (default: off)")
     r.add_argument("--n-step", type=cli.positive_int, default=1,
