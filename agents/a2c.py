@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from rlharness.agent import Agent, compile_update
 from rlharness.checkpoint import rng_state, set_rng_state
+from rlharness.hyper import Scheduled, scheduled
 from rlharness.schedules import as_schedule
 
 ROLLOUT_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
@@ -43,8 +44,9 @@ class A2C(Agent):
     and ``A_t`` from :func:`gae` (computed in-graph with the pre-update values). The policy
     and value heads share one tanh MLP trunk if ``shared``, else each has its own.
     ``learning_rate`` is a float or any schedule (driven by the Trainer's global step);
-    ``max_grad_norm`` clips the global gradient norm. The rollout arrays are allocated at the
-    first :meth:`observe`, whose batch size fixes ``n_envs``.
+    ``max_grad_norm`` clips the global gradient norm. ``ent_coef`` is a number or a schedule
+    (:mod:`rlharness.hyper`; ``updates`` clock by default), evaluated in-graph. The rollout
+    arrays are allocated at the first :meth:`observe`, whose batch size fixes ``n_envs``.
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class A2C(Agent):
         n_steps: int = 5,
         gamma: float = 0.99,
         gae_lambda: float = 1.0,
-        ent_coef: float = 0.0,
+        ent_coef=0.0,
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         hidden_sizes: Sequence[int] = (64, 64),
@@ -69,7 +71,8 @@ class A2C(Agent):
         self.obs_shape = tuple(observation_space.shape)
         self.n_actions = int(action_space.n)
         self.n_steps, self.gamma, self.gae_lambda = int(n_steps), gamma, gae_lambda
-        self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
+        self.ent_coef = scheduled(ent_coef, "updates")
+        self.vf_coef, self.max_grad_norm = vf_coef, max_grad_norm
         self.normalize_advantage = normalize_advantage
         self.train_freq, self.learning_starts = self.n_steps, 0  # a round per full rollout
         self.rng = np.random.default_rng(seed)
@@ -137,6 +140,7 @@ class A2C(Agent):
         if self.pos != self.n_steps:
             raise RuntimeError(f"A2C.update with {self.pos} of {self.n_steps} rollout steps; "
                                "the Trainer calls it every train_freq = n_steps vector steps")
+        self.ent_coef.sync(self.global_step)
         metrics = self._update(tuple(self.rollout[name] for name in ROLLOUT_FIELDS))
         self.pos = 0
         self._acting_weights = None
@@ -164,13 +168,16 @@ class A2C(Agent):
             policy_loss = -tf.reduce_mean(advantages * log_prob)
             value_loss = tf.reduce_mean(tf.square(returns - values))
             entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=1))
-            loss = policy_loss + self.vf_coef * value_loss - self.ent_coef * entropy
+            loss = policy_loss + self.vf_coef * value_loss - self.ent_coef.tensor() * entropy
         variables = self.net.trainable_variables
         grads = tape.gradient(loss, variables)
         grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
         self.optimizer.apply(grads, variables)
         return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss,
                 "entropy": entropy}
+
+    def scheduled(self) -> dict[str, Scheduled]:
+        return {"train/ent_coef": self.ent_coef}
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """``V(obs)`` by the Keras model (for inspection and tests, not the hot path)."""

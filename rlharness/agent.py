@@ -60,6 +60,12 @@ class Agent:
         """Values logged as ``rollout/<name>`` at the end of each episode."""
         return {}
 
+    def scheduled(self) -> dict[str, Any]:
+        """The agent's scheduled hyperparameters (:class:`rlharness.hyper.Scheduled`) by
+        TensorBoard tag; the Trainer logs a ``train/*`` one at every update, a ``rollout/*``
+        one at every episode end, each value as used there."""
+        return {}
+
     def checkpoint_objects(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer}
 

@@ -114,8 +114,11 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
 def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_steps: int,
                 decay_rate: float) -> None:
     g = p.add_argument_group("learning rate (a pure function of the global step)")
-    g.add_argument("--lr", type=positive_float, default=lr,
-                   help="initial learning rate (default: %(default)s)")
+    g.add_argument("--lr", type=lr_flag, default=lr, metavar="LR",
+                   help="initial learning rate, shaped by the flags below; or a whole "
+                        "schedule in the syntax of every scheduled hyperparameter, e.g. "
+                        "'cosine(1e-3, steps=20000)@updates', which replaces them "
+                        "(default: %(default)s)")
     g.add_argument("--lr-schedule", choices=SCHEDULES, default=schedule,
                    help="(default: %(default)s)")
     g.add_argument("--lr-clock", choices=("updates", "env_steps"), default="updates",
@@ -136,7 +139,26 @@ def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_s
                    help="step boundaries of 'piecewise' (default: decay-steps x 1, 2, 3)")
 
 
+def lr_flag(text: str) -> float | str:
+    """argparse type of ``--lr``: a positive number, or a schedule flag (kept as text)."""
+    from rlharness.schedule_flags import schedule_spec
+
+    try:
+        float(text)
+    except ValueError:
+        if schedule_spec(text).initial <= 0:
+            raise argparse.ArgumentTypeError(
+                f"the initial lr must be positive in {text!r}") from None
+        return text
+    return positive_float(text)
+
+
 def validate_lr_args(args: argparse.Namespace) -> None:
+    from rlharness.schedule_flags import schedule_spec
+
+    if isinstance(args.lr, str):  # a schedule flag: it names its own clock
+        args.lr_clock = schedule_spec(args.lr).clock or args.lr_clock
+        return
     if args.lr_schedule in ("exponential", "step", "piecewise") and args.decay_rate > 1:
         fail(f"--decay-rate {args.decay_rate} would grow the lr with --lr-schedule "
              f"{args.lr_schedule}; use a rate in (0, 1]")
@@ -145,8 +167,11 @@ def validate_lr_args(args: argparse.Namespace) -> None:
 
 
 def make_schedule_from_args(args: argparse.Namespace):
+    from rlharness.schedule_flags import schedule_spec
     from rlharness.schedules import make_schedule
 
+    if isinstance(args.lr, str):
+        return schedule_spec(args.lr).build()
     boundaries = args.boundaries or [args.decay_steps * i for i in (1, 2, 3)]
     end_lr = args.end_lr if args.end_lr is not None else args.lr / 100
     return make_schedule(

@@ -60,6 +60,20 @@ class Constant(_Schedule):
 
 
 @_register
+class Value(_Schedule):
+    """``h(step) = value``, a constant hyperparameter that may be 0 (ε, an entropy
+    coefficient); :class:`Constant` is the learning-rate version, which must be positive."""
+
+    _config_keys = ("value",)
+
+    def __init__(self, value: float) -> None:
+        self.value = v.non_negative("value", value)
+
+    def __call__(self, step: StepLike) -> tf.Tensor:
+        return tf.zeros_like(_steps(step)) + _f32(self.value)
+
+
+@_register
 class ExponentialDecay(_Schedule):
     """``lr(step) = initial_learning_rate * decay_rate ** (step / decay_steps)``, with the
     exponent floored if ``staircase``; ``step`` in the driving clock's units."""

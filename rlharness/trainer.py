@@ -182,6 +182,9 @@ class Trainer:
         self.writer.scalar("rollout/ep_length", ep_length, at)
         for name, value in self.agent.rollout_metrics().items():
             self.writer.scalar(f"rollout/{name}", value, at)
+        for tag, hyper in self.agent.scheduled().items():
+            if tag.startswith("rollout/"):
+                self.writer.scalar(tag, hyper.value(self.global_step), at)
         bar.set_postfix(episodes=self.global_step.episodes,
                         ret=f"{np.mean(self.recent_returns):.1f}", refresh=False)
 
@@ -196,6 +199,9 @@ class Trainer:
             return
         writer.scalars("train/learning_rate", self.controller.learning_rates(first, n),
                        range(first, first + n))
+        for tag, hyper in self.agent.scheduled().items():
+            if tag.startswith("train/"):
+                writer.scalars(tag, hyper.per_update(step, first, n), range(first, first + n))
         last = step.updates - 1
         for name, value in metrics.items():
             if not np.isfinite(value):

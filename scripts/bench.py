@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end training runs")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="end-to-end runs per mode, seeds 0..N-1 (default: %(default)s)")
+    p.add_argument("--only", choices=("core", "rainbow"), default=None,
+                   help="only sections 1-4 (update modes, acting, lr, end to end) or only "
+                        "5-7 (Rainbow components, PER, end to end plain vs --rainbow)")
     p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
                    help="update modes to time (default: all)")
     args = p.parse_args(argv)
@@ -79,6 +82,7 @@ class Sizes:
     calls: int = 2000       # calls of a µs-scale operation per timing
     slow_calls: int = 40    # calls of a ms-scale operation (predict, eager fit) per timing
     e2e_steps: int = 50_000
+    per_capacity: int = 1_000_000  # full prioritized buffer for section 6
     jit_compile: bool = True  # the DQN default
 
 
@@ -107,7 +111,8 @@ def table(title: str, header: list[str], rows: list[list]) -> None:
         print("| " + " | ".join(str(c) for c in row) + " |")
 
 
-def make_agent(mode: str, sizes: Sizes, controlled: bool = True, seed: int = 0):
+def make_agent(mode: str, sizes: Sizes, controlled: bool = True, seed: int = 0,
+               **components):
     """A DQN with a filled buffer, and the DecayController the Trainer attaches to it.
     ``controlled=False``: no controller, the optimizer is an Adam with a constant float lr
     (a plain variable) swapped in before the first update traces (tf_function mode only)."""
@@ -115,7 +120,7 @@ def make_agent(mode: str, sizes: Sizes, controlled: bool = True, seed: int = 0):
     schedule = make_schedule("exponential", LR, decay_steps=10_000, decay_rate=0.3)
     agent = DQN(obs_space, gym.spaces.Discrete(2), learning_rate=schedule, batch_size=BATCH,
                 gradient_steps=sizes.gradient_steps, hidden_sizes=sizes.hidden,
-                update_mode=mode, jit_compile=sizes.jit_compile, seed=seed)
+                update_mode=mode, jit_compile=sizes.jit_compile, seed=seed, **components)
     step = GlobalStep()
     agent.bind(step, FULL.e2e_steps)
     controller = DecayController(agent.optimizer, None, step, "updates") if controlled else None
@@ -375,6 +380,98 @@ def bench_e2e(modes: list[str], seeds: int, steps: int) -> None:
         print(f"\nfit / fastest mode: {median['fit'] / fastest:.2f}x")
 
 
+# -- 5. Rainbow components ----------------------------------------------------------------
+COMPONENTS = {
+    "Double DQN (plain)": {},
+    "`--dueling`": dict(dueling=True),
+    "`--n-step 3`": dict(n_step=3),
+    "`--prioritized`": dict(prioritized=True),
+    "`--noisy`": dict(noisy=True),
+    "`--distributional` (C51, 51 atoms)": dict(distributional=True),
+    "`--rainbow` (all five)": dict(dueling=True, n_step=3, prioritized=True, noisy=True,
+                                   distributional=True),
+}
+
+
+def bench_components(sizes: Sizes) -> None:
+    """ms per gradient step (tf_function, a whole Trainer round incl. PER sampling and
+    priority updates) and µs per exploring act, for each component vs plain Double DQN."""
+    g, runs, agents = sizes.gradient_steps, {}, {}
+    for name, kw in COMPONENTS.items():
+        agent, controller = make_agent("tf_function", sizes, **kw)
+        runs[name], agents[name] = trainer_round(agent, controller), agent
+        for _ in range(1 + sizes.warmup):
+            runs[name]()
+    times = {name: [] for name in runs}
+    for rep in range(sizes.rounds):  # interleaved
+        for name in list(runs) if rep % 2 == 0 else list(runs)[::-1]:
+            times[name].append(per_call(runs[name]))
+    obs = np.array([[0.01, -0.02, 0.03, 0.04]], np.float32)
+    rows, base, base_act = [], None, None
+    for name, agent in agents.items():
+        ms = 1e3 * statistics.median(times[name]) / g
+        agent.act(obs)
+        act_us = 1e6 * per_call(lambda a=agent: a.act(obs), sizes.calls, repeats=3)
+        base, base_act = base or ms, base_act or act_us
+        rows.append([name, f"{ms:.3f}", f"{ms / base:.2f}", f"{act_us:.1f}",
+                     f"{act_us / base_act:.2f}"])
+    table(f"5. Rainbow components: cost per gradient step (tf_function round of {g}, batch "
+          f"{BATCH}, MLP {sizes.hidden}, medians) and per exploring `act`",
+          ["DQN", "ms per gradient step", "x plain", "µs per act", "x plain"], rows)
+
+
+def bench_per(sizes: Sizes) -> None:
+    """PER sample + priority update of one minibatch of 64 from a full 1M buffer."""
+    from agents.replay import PrioritizedReplayBuffer
+
+    n = sizes.per_capacity
+    buf = PrioritizedReplayBuffer(n, (4,))
+    rng = np.random.default_rng(0)
+    chunk = min(n, 100_000)
+    for _ in range(0, n, chunk):
+        buf.add(np.zeros((chunk, 4), np.float32), np.zeros(chunk, np.int64),
+                np.zeros(chunk, np.float32), np.zeros((chunk, 4), np.float32), np.zeros(chunk))
+    buf.update_priorities(np.arange(n), rng.exponential(size=n))
+    beta = np.array([0.5])
+    errors = rng.exponential(size=(1, BATCH))
+    index = buf.tree.sample(BATCH, rng)
+
+    def tree_only():
+        buf.update_priorities(buf.tree.sample(BATCH, rng), errors)
+
+    def sample_and_update():
+        idx, _, _ = buf.sample_prioritized(BATCH, rng, beta)
+        buf.update_priorities(idx, errors)
+
+    cases = [
+        ("sum tree: stratified sample of 64 + priority update of 64", tree_only),
+        ("`sample_prioritized` (+ IS weights, + transitions) + `update_priorities`",
+         sample_and_update),
+        ("sum tree sample of 64 alone", lambda: buf.tree.sample(BATCH, rng)),
+        ("priority update of 64 alone", lambda: buf.update_priorities(index, errors)),
+    ]
+    rows = [[name, f"{1e6 * per_call(fn, sizes.calls, repeats=5):.1f}"] for name, fn in cases]
+    table(f"6. Prioritized replay, full buffer of {n:,} (fanout {buf.tree.fanout}, "
+          f"{len(buf.tree.levels)} levels), minibatch {BATCH}, medians", ["operation", "µs"],
+          rows)
+
+
+def bench_e2e_rainbow(seeds: int, steps: int) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            for label, flags in (("plain Double DQN", []), ("`--rainbow`", ["--rainbow"])):
+                cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_dqn.py"),
+                       "--total-steps", str(steps), "--eval-freq", "0", "--checkpoint-every",
+                       "0", "--no-progress", "--logdir",
+                       os.path.join(tmp, f"{len(flags)}-{seed}"), "--seed", str(seed), *flags]
+                seconds, ret = timed_process(cmd, f"{label} seed {seed}")
+                rows.append([label, seed, f"{seconds:.1f}", "-" if ret is None else f"{ret:.1f}"])
+    table(f"7. End to end: {steps}-step CartPole-v1, plain vs --rainbow, whole process "
+          "(tf_function)", ["run", "seed", "seconds", "final eval return (20 greedy episodes)"],
+          rows)
+
+
 # -- main ---------------------------------------------------------------------------------
 def machine() -> str:
     with open("/proc/cpuinfo") as f:
@@ -392,11 +489,17 @@ def main(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
     sizes = QUICK if args.quick else FULL
     print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
-    per_step = bench_update_modes(args.modes, sizes)
-    bench_acting(sizes)
-    bench_lr_costs(sizes, per_step.get("tf_function"))
-    if not args.skip_e2e:
-        bench_e2e(args.modes, args.seeds, sizes.e2e_steps)
+    if args.only != "rainbow":
+        per_step = bench_update_modes(args.modes, sizes)
+        bench_acting(sizes)
+        bench_lr_costs(sizes, per_step.get("tf_function"))
+        if not args.skip_e2e:
+            bench_e2e(args.modes, args.seeds, sizes.e2e_steps)
+    if args.only != "core":
+        bench_components(sizes)
+        bench_per(sizes)
+        if not args.skip_e2e:
+            bench_e2e_rainbow(args.seeds, sizes.e2e_steps)
     print(f"\nmachine: {machine()}")
     print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
     return 0

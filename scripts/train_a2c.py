@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rlharness import cli
+from rlharness.schedule_flags import schedule_flag, schedule_spec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,8 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gamma", type=cli.unit_interval, default=0.99, help="(default: %(default)s)")
     g.add_argument("--gae-lambda", type=cli.unit_interval, default=1.0,
                    help="GAE lambda, 1 = n-step returns (default: %(default)s)")
-    g.add_argument("--ent-coef", type=cli.non_negative_float, default=0.0,
-                   help="entropy bonus coefficient (default: %(default)s)")
+    g.add_argument("--ent-coef", type=schedule_flag, default="0.0", metavar="SCHEDULE",
+                   help="entropy bonus coefficient: a number or a schedule such as "
+                        "'linear(0.01, end=0, steps=5000)', clock updates by default "
+                        "(default: %(default)s)")
     g.add_argument("--vf-coef", type=cli.non_negative_float, default=0.5,
                    help="value loss coefficient (default: %(default)s)")
     g.add_argument("--max-grad-norm", type=cli.positive_float, default=0.5,
@@ -59,7 +62,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
     return A2C(
         env.single_observation_space, env.single_action_space, learning_rate=schedule,
         n_steps=args.n_steps, gamma=args.gamma, gae_lambda=args.gae_lambda,
-        ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm,
+        ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
+        max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
         normalize_advantage=args.normalize_advantage, update_mode=args.update_mode,
         seed=args.seed,

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from rlharness import cli
+from rlharness.schedule_flags import optional_spec, schedule_flag, schedule_spec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--learning-starts", type=cli.non_negative_int, default=1000,
                    help="env steps before the first update (default: %(default)s)")
     g.add_argument("--gamma", type=cli.unit_interval, default=0.99, help="(default: %(default)s)")
-    g.add_argument("--tau", type=cli.unit_interval, default=1.0,
-                   help="target update coefficient, 1 = hard copy (default: %(default)s)")
+    g.add_argument("--tau", type=schedule_flag, default="1.0", metavar="SCHEDULE",
+                   help="target update coefficient in [0, 1], 1 = hard copy; a number or a "
+                        "schedule, clock env_steps by default (default: %(default)s)")
     g.add_argument("--target-update-interval", type=cli.positive_int, default=10,
                    help="env steps between target updates (default: %(default)s)")
     g.add_argument("--train-freq", type=cli.positive_int, default=256,
@@ -37,17 +39,75 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(default: %(default)s)")
     g.add_argument("--exploration-final-eps", type=cli.unit_interval, default=0.04,
                    help="(default: %(default)s)")
+    g.add_argument("--exploration-rate", type=schedule_flag, default=None, metavar="SCHEDULE",
+                   help="epsilon as a schedule, e.g. 'linear(1.0, end=0.05, steps=10000)' or 0; "
+                        "replaces the three --exploration-* flags above (clock env_steps by "
+                        "default)")
     g.add_argument("--max-grad-norm", type=cli.positive_float, default=10.0,
                    help="gradient-norm clipping (default: %(default)s)")
     g.add_argument("--hidden-sizes", type=cli.positive_int, nargs="+", default=[256, 256],
                    metavar="N", help="MLP hidden layer sizes (default: 256 256)")
     g.add_argument("--double", action=argparse.BooleanOptionalAction, default=True,
                    help="Double DQN targets (default: on)")
+    r = p.add_argument_group(
+        "Rainbow components (Hessel et al. 2018), each independent; see docs/dqn.md")
+    r.add_argument("--rainbow", action="store_true",
+                   help="all five components with Double DQN: --double --dueling --n-step 3 "
+                        "--prioritized --noisy --distributional --exploration-rate 0, each "
+                        "unless given; solves CartPole-v1 in 50k env steps (README)")
+    r.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=False,
+                   help="dueling value/advantage heads (Wang et al. 2016) (default: off)")
+    r.add_argument("--n-step", type=cli.positive_int, default=1,
+                   help="n-step returns, cut at episode ends (default: %(default)s)")
+    r.add_argument("--prioritized", action=argparse.BooleanOptionalAction, default=False,
+                   help="proportional prioritized replay (Schaul et al. 2016) (default: off)")
+    r.add_argument("--per-alpha", type=cli.unit_interval, default=0.6,
+                   help="priority exponent alpha (default: %(default)s)")
+    r.add_argument("--per-beta", type=schedule_flag, default=None, metavar="SCHEDULE",
+                   help="importance-sampling exponent beta (default: linear from 0.4 to 1 "
+                        "over --total-steps env steps)")
+    r.add_argument("--per-eps", type=cli.positive_float, default=1e-6,
+                   help="added to |TD error| in priorities (default: %(default)s)")
+    r.add_argument("--noisy", action=argparse.BooleanOptionalAction, default=False,
+                   help="factorised Gaussian noisy output layers (Fortunato et al. 2018) "
+                        "(default: off)")
+    r.add_argument("--distributional", action=argparse.BooleanOptionalAction, default=False,
+                   help="C51 categorical distribution of returns (Bellemare et al. 2017) "
+                        "(default: off)")
+    r.add_argument("--n-atoms", type=cli.positive_int, default=51, help="(default: %(default)s)")
+    r.add_argument("--v-min", type=float, default=0.0, help="C51 support (default: %(default)s)")
+    r.add_argument("--v-max", type=float, default=100.0,
+                   help="C51 support (default: %(default)s)")
     return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return cli.parse(build_parser(), argv, algo="dqn")
+    parser = build_parser()
+
+    def check(args: argparse.Namespace) -> None:
+        if args.rainbow and not args.resume:
+            given = cli._given_flags(parser, argv)
+            for key, value in RAINBOW.items():
+                if key not in given:
+                    setattr(args, key, value)
+        _check(args)
+
+    return cli.parse(parser, argv, algo="dqn", check=check)
+
+
+def _check(args: argparse.Namespace) -> None:
+    tau = schedule_spec(args.tau)
+    if tau.name == "constant" and tau.initial > 1:
+        cli.fail(f"--tau {args.tau} must be in [0, 1] (1: hard target copies)")
+    if args.distributional and args.v_max <= args.v_min:
+        cli.fail(f"--v-max {args.v_max} must exceed --v-min {args.v_min}")
+    if args.distributional and args.n_atoms < 2:
+        cli.fail("--n-atoms must be at least 2 for --distributional")
+
+
+#: What --rainbow sets, for each flag not given on the command line.
+RAINBOW = {"double": True, "dueling": True, "n_step": 3, "prioritized": True, "noisy": True,
+           "distributional": True, "exploration_rate": "0"}
 
 
 def make_agent(args: argparse.Namespace, env, schedule):
@@ -56,14 +116,19 @@ def make_agent(args: argparse.Namespace, env, schedule):
     return DQN(
         env.single_observation_space, env.single_action_space, learning_rate=schedule,
         buffer_size=args.buffer_size, learning_starts=args.learning_starts,
-        batch_size=args.batch_size, gamma=args.gamma, tau=args.tau,
+        batch_size=args.batch_size, gamma=args.gamma, tau=schedule_spec(args.tau),
         train_freq=args.train_freq, gradient_steps=args.gradient_steps,
         target_update_interval=args.target_update_interval,
         exploration_fraction=args.exploration_fraction,
         exploration_initial_eps=args.exploration_initial_eps,
         exploration_final_eps=args.exploration_final_eps,
-        max_grad_norm=args.max_grad_norm, double=args.double,
-        hidden_sizes=args.hidden_sizes, update_mode=args.update_mode, seed=args.seed,
+        exploration_rate=optional_spec(args.exploration_rate),
+        max_grad_norm=args.max_grad_norm, double=args.double, dueling=args.dueling,
+        n_step=args.n_step, prioritized=args.prioritized, per_alpha=args.per_alpha,
+        per_beta=optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
+        distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,
+        v_max=args.v_max, hidden_sizes=args.hidden_sizes, update_mode=args.update_mode,
+        seed=args.seed,
     )
 
 

@@ -14,7 +14,7 @@ spec.loader.exec_module(bench)
 
 TINY = replace(bench.FULL, hidden=(8,), gradient_steps=2, fill=200, warmup=0, rounds=1,
                ab_reps=2, ab_rounds=1, calls=8, slow_calls=1, e2e_steps=0,
-               jit_compile=False)
+               jit_compile=False, per_capacity=1000)
 
 
 def test_sections_print_their_tables(capsys):
@@ -28,6 +28,15 @@ def test_sections_print_their_tables(capsys):
     for row in ("| tf_function | 1 |", "eager `model.fit(epochs=1)`", "`agent.act(obs)`",
                 "`train_on_batch` per minibatch", "(a) in-graph ClockedLearningRate",
                 "(c) eager `tf.summary.scalar`"):
+        assert row in out
+
+
+def test_rainbow_sections_print_their_tables(capsys):
+    bench.bench_components(TINY)
+    bench.bench_per(TINY)
+    out = capsys.readouterr().out
+    for row in ("### 5.", "| Double DQN (plain) |", "| `--rainbow` (all five) |", "### 6.",
+                "sum tree: stratified sample of 64"):
         assert row in out
 
 

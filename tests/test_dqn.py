@@ -112,7 +112,7 @@ def test_replay_buffer_wraps_and_round_trips():
     buf.add(np.zeros((3, 2)), [7, 8, 9], [0, 0, 0], np.zeros((3, 2)), [0, 0, 0])  # wraps mid-batch
     np.testing.assert_array_equal(buf.actions, [5, 6, 7, 8, 9])
     assert buf.pos == 0
-    obs, actions, rewards, next_obs, dones = buf.sample(1000, np.random.default_rng(0))
+    obs, actions, rewards, next_obs, dones, n_steps = buf.sample(1000, np.random.default_rng(0))
     assert set(actions) == {5, 6, 7, 8, 9}
     copy = ReplayBuffer(5, (2,))
     copy.load_state_dict(buf.state_dict())
