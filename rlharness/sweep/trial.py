@@ -301,6 +301,10 @@ def _train(spec: SweepSpec, config: dict, run_dir: str, name: str, reporter: Rep
                 cli.save_config(args, spec.algo)  # the trial's flags from here on
     start = checkpoint_steps(run_dir)
     args.resume = start is not None
+    if not args.resume:  # an earlier start that died before its first checkpoint
+        for leftover in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+            os.remove(leftover)
+        shutil.rmtree(os.path.join(run_dir, "hparams"), ignore_errors=True)
     # Where each start of this trial began (env steps): a resumed trial never restarts at 0.
     segments = read_status(run_dir).get("segments", []) + [start or 0]
     write_status(run_dir, status="running", segments=segments)
