@@ -44,7 +44,8 @@ def rows_of(logdir):
 
 
 def trial_dirs(logdir):
-    return sorted(os.path.join(logdir, d) for d in os.listdir(logdir) if d[:4].isdigit())
+    return sorted(os.path.join(logdir, d) for d in os.listdir(logdir)
+                  if os.path.exists(os.path.join(logdir, d, "sweep_status.json")))
 
 
 def n_updates(total, start=100, every=50, grads=4):

@@ -68,8 +68,10 @@ def _clip(config: dict, samples: dict) -> dict:
 
 
 def _trial_name(trial, swept: tuple[str, ...]) -> str:
-    index = int(str(trial.trial_id).rsplit("_", 1)[-1])
-    return sweep_spec.trial_name(index, trial.config, list(swept))
+    """By the trial's index in generated order, or (search algorithms) by its id."""
+    suffix = str(trial.trial_id).rsplit("_", 1)[-1]
+    return sweep_spec.trial_name(int(suffix) if suffix.isdigit() else suffix, trial.config,
+                                 list(swept))
 
 
 def param_space(spec: SweepSpec) -> dict:

@@ -155,9 +155,10 @@ def trial_seed(spec: SweepSpec, config: dict) -> int:
     return spec.seeds[int(config.get("__trial_index__", 0))]  # Optuna's Repeater
 
 
-def trial_name(index: int, config: dict, swept: list[str]) -> str:
+def trial_name(index: int | str, config: dict, swept: list[str]) -> str:
     """``0003_lr=0.001_seed=2``: the trial's run directory under the sweep's logdir."""
-    parts = [f"{index:04d}"] + [f"{k}={short(config[k])}" for k in swept if k in config]
+    parts = [f"{index:04d}" if isinstance(index, int) else index]
+    parts += [f"{k}={short(config[k])}" for k in swept if k in config]
     if "seed" in config:
         parts.append(f"seed={config['seed']}")
     elif "__trial_index__" in config:
