@@ -62,6 +62,23 @@ def assert_one_curve(points):
         assert steps == sorted(set(steps)), f"{tag}: a step is logged twice or out of order"
 
 
+def hparams_of(run_dir):
+    """The HParams session start info TensorBoard reads from ``run_dir/hparams``."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import metadata
+
+    for path in sorted(os.listdir(os.path.join(run_dir, "hparams"))):
+        for event in EventFileLoader(os.path.join(run_dir, "hparams", path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME and \
+                        value.tag == metadata.SESSION_START_INFO_TAG:
+                    info = metadata.parse_session_start_info_plugin_data(
+                        value.metadata.plugin_data.content)
+                    return {k: float(v.number_value) if v.HasField("number_value")
+                            else v.string_value for k, v in info.hparams.items()}
+    return None
+
+
 def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
     logdir, total = str(tmp_path / "sweep"), 1000
     proc = subprocess.Popen(
@@ -108,7 +125,7 @@ def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
         np.testing.assert_allclose([v for _, v in lr], expected_lr(config["lr"], range(len(lr))),
                                    rtol=1e-6)
         assert [s for s, _ in points["eval/mean_return"]] == list(range(200, total + 1, 200))
-        assert os.listdir(os.path.join(run_dir, "hparams"))  # HParams session data
+        assert hparams_of(run_dir) == {"lr": config["lr"], "seed": config["seed"]}
 
 
 def test_pbt_exploits_keep_one_lr_curve_and_a_readable_record(tmp_path):
@@ -217,6 +234,18 @@ def test_resume_needs_a_sweep_directory(tmp_path):
 
 
 # -- statistics -------------------------------------------------------------------------------
+def test_bench_has_a_sweep_section():
+    import importlib.util
+
+    bench_spec = importlib.util.spec_from_file_location(
+        "bench_for_sweep", os.path.join(ROOT, "scripts", "bench.py"))
+    bench = importlib.util.module_from_spec(bench_spec)
+    sys.modules["bench_for_sweep"] = bench  # for @dataclass
+    bench_spec.loader.exec_module(bench)
+    args = bench.parse_args(["--sweep", "--sweep-steps", "500"])
+    assert args.sweep and args.sweep_steps == 500 and callable(bench.bench_sweep)
+
+
 def test_iqm_and_its_bootstrap_ci():
     scipy_stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(1)

@@ -43,6 +43,7 @@ RAY_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000",
     "RAY_DEDUP_LOGS": "0",
     "RAY_TRAIN_V2_ENABLED": "0",
+    "RAY_worker_niceness": "0",  # Ray's default 15 lets any other process starve the trials
 }
 
 
@@ -142,7 +143,8 @@ def make_tuner(spec: SweepSpec, restore: bool):
 # -- Ray start-up ---------------------------------------------------------------------------
 def start_ray(spec: SweepSpec) -> float:
     """Start (or join) Ray quietly; return the seconds it took."""
-    os.environ.update(RAY_ENV)
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
     warnings.filterwarnings("ignore", module="ray")
     start = time.perf_counter()
     import ray
@@ -251,9 +253,12 @@ def _end_when_saved(spec: SweepSpec, timeout: float = 180.0) -> None:
 # -- results --------------------------------------------------------------------------------
 def collect(spec: SweepSpec, results, interrupted: bool) -> list[dict]:
     rows = []
+    # Trials that never started have no config in their Result; their Trial has it.
+    trials = {os.path.basename(str(t.path).rstrip("/")): t for t in
+              getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []}
     for result in results:
-        config = result.config or {}
         name = os.path.basename(str(result.path).rstrip("/"))
+        config = result.config or getattr(trials.get(name), "config", None) or {}
         run_dir = os.path.join(spec.logdir, name)
         status = read_status(run_dir)
         metrics = {**(result.metrics or {}), **status.get("metrics", {})}

@@ -11,7 +11,7 @@ from ray import tune
 from rlharness.sweep.spec import METRIC
 from rlharness.sweep.trial import read_status
 
-ORDER = ("running", "pending", "paused", "done", "stopped", "failed")
+ORDER = ("running", "pending", "paused", "done", "stopped", "failed", "unfinished")
 
 
 class Live:
@@ -40,8 +40,9 @@ def ended_state(trial) -> str:
         return "failed"
     status = read_status(os.path.join(LIVE.spec.logdir, str(trial)))
     steps = (trial.last_result or {}).get("env_steps", 0)
-    return "done" if status.get("status") == "done" or steps >= LIVE.spec.total_steps \
-        else "stopped"
+    if status.get("status") == "done" or steps >= LIVE.spec.total_steps:
+        return "done"
+    return "unfinished" if LIVE.stopping else "stopped"
 
 
 def status_line(trials) -> str:
