@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep", action="store_true",
                    help="only section 5: a 4-trial sweep on Ray Tune vs the same 4 runs one "
                         "after another, and Ray's start-up (needs the sweep extra)")
-    p.add_argument("--sweep-steps", type=int, default=20_000, metavar="N",
+    p.add_argument("--sweep-steps", type=int, default=50_000, metavar="N",
                    help="env steps per run in section 5 (default: %(default)s)")
     args = p.parse_args(argv)
     if args.seeds < 1:

@@ -82,7 +82,7 @@ def hparams_of(run_dir):
 def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
     logdir, total = str(tmp_path / "sweep"), 1000
     proc = subprocess.Popen(
-        sweep_cmd("dqn", "--seeds", "2", "--grid", "lr=1e-3,3e-3", "--num-cpus", "2",
+        sweep_cmd("dqn", "--seeds", "2", "--grid", "lr=1e-3,3e-3,1e30", "--num-cpus", "2",
                   "--logdir", logdir, "--", "--total-steps", str(total), *CHAIN),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, killed_at = time.monotonic() + 300, None
@@ -100,20 +100,29 @@ def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
     assert proc.returncode == -signal.SIGKILL
 
     resumed = run_sweep("--resume", "--logdir", logdir)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # 1: a trial failed
     assert "Best configuration" in resumed.stdout and "Traceback" not in resumed.stdout
 
     rows = rows_of(logdir)
+    failed = [r for r in rows if r["lr"] == "1e30"]  # lr 1e30: the loss is NaN at once
+    assert [r["status"] for r in failed] == ["failed", "failed"]
+    assert all("train/loss is nan at update" in r["reason"] for r in failed)
+    for r in failed:  # the one-line reason was printed while the others went on
+        assert f"failed  {r['trial']}: stopped: train/loss is nan" in resumed.stdout
+    rows = [r for r in rows if r not in failed]
     assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}
     assert sorted((r["lr"], r["seed"]) for r in rows) == [
         ("1e-3", "0"), ("1e-3", "1"), ("3e-3", "0"), ("3e-3", "1")]
     assert all(int(r["env_steps"]) == total for r in rows)
     summary = open(os.path.join(logdir, "summary.md")).read()
     assert "| 1e-3 | 2/2 |" in summary and "| 3e-3 | 2/2 |" in summary
+    assert "| 1e30 | 0/2 | - | - |" in summary and "Failed trials:" in summary
     assert "IQM" in summary and "Best configuration: **lr=" in summary
 
     assert any(killed_at.values())
     for run_dir in trial_dirs(logdir):
+        if "1e30" in run_dir:
+            continue
         config = json.load(open(os.path.join(run_dir, "config.json")))["args"]
         segments = read_status(run_dir)["segments"]
         if killed_at.get(run_dir):  # it had a checkpoint: resumed there, not rerun from 0

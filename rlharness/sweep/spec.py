@@ -445,8 +445,8 @@ def parse(argv: list[str]) -> SweepSpec:
         scheduler=args.scheduler, pbt_interval=pbt_interval, logdir=os.path.abspath(logdir),
         num_cpus=args.num_cpus, cpus_per_trial=args.cpus_per_trial, address=args.address,
         status_every=args.status_every, flags=flags, total_steps=base.total_steps,
-        eval_freq=base.eval_freq, env=base.env, command=" ".join(["sweep.py", *argv, "--",
-                                                                   *train_argv]),
+        eval_freq=base.eval_freq, env=base.env,
+        command=" ".join(["sweep.py", *argv, *(["--", *train_argv] if train_argv else [])]),
     )
 
 
