@@ -90,6 +90,8 @@ class StatusTable(tune.Callback):
         self._ended(trial)
 
     def on_step_end(self, iteration, trials, **info) -> None:
+        # what Ctrl-C waits for: PBT's paused trials hold no process, they are not running
+        LIVE.running = {str(t) for t in trials if t.status == "RUNNING"}
         now = time.monotonic()
         if now - LIVE.last_print >= LIVE.spec.status_every:
             LIVE.last_print = now

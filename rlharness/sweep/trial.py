@@ -269,6 +269,7 @@ def run_trial(config: dict, spec_json: dict) -> None:
         raise TrialFailed(status.get("reason", "failed before"))
     stop_file = os.path.join(spec.logdir, STOP_FILE)
     if os.path.exists(stop_file):  # the sweep is stopping: do not start
+        write_status(run_dir, status="interrupted")
         threading.Event().wait()
     reporter = Reporter(spec, run_dir, name, config, status.get("seconds", 0.0))
     try:
