@@ -17,8 +17,8 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -151,7 +151,7 @@ def start_ray(spec: SweepSpec) -> float:
 
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
-        with _quiet_fd2():
+        with _quiet_fd2(os.path.join(spec.logdir, "ray-start.log")):
             if spec.address:
                 ray.init(address=spec.address, runtime_env={"env_vars": {
                     "PYTHONPATH": os.pathsep.join([sweep_spec.ROOT,
@@ -159,10 +159,11 @@ def start_ray(spec: SweepSpec) -> float:
                          **kwargs)
             else:
                 ray.init(num_cpus=spec.num_cpus or os.cpu_count(), **kwargs)
-    except Exception as e:  # connection refused, bad address, ...
+    except Exception as e:  # connection refused, bad address, authentication, ...
         where = f"the Ray cluster at {spec.address}" if spec.address else "a local Ray"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        cli.fail(f"could not start {where}: {first[:200]}", PROG)
+        cli.fail(f"could not start {where}: {first[:200]} (Ray's messages: "
+                 f"{os.path.join(spec.logdir, 'ray-start.log')})", PROG)
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):  # the status table reports
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if spec.address:
@@ -170,19 +171,26 @@ def start_ray(spec: SweepSpec) -> float:
     return time.perf_counter() - start
 
 
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail at once if nothing listens at ``host:port`` (Ray would retry for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as e:
+        cli.fail(f"--address {address}: nothing answers there ({e}); start the cluster's "
+                 "head with `ray start --head` and give its HOST:PORT", PROG)
+
+
 @contextlib.contextmanager
-def _quiet_fd2():
-    """Ray's start-up writes notices to fd 2 from C++; show them only on failure."""
-    with tempfile.TemporaryFile() as captured:
+def _quiet_fd2(log_path: str):
+    """Ray's start-up writes notices to fd 2 from C++: they go to ``log_path``."""
+    with open(log_path, "ab") as captured:
         saved = os.dup(2)
         os.dup2(captured.fileno(), 2)
         try:
             yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace")[-2000:])
-            raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -298,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as e:
         cli.fail(str(e), PROG)
     resume = "--resume" in argv[: argv.index("--")] if "--" in argv else "--resume" in argv
+    if spec.address:
+        check_reachable(spec.address)  # before anything is written
     os.makedirs(spec.logdir, exist_ok=True)
     if resume:
         with contextlib.suppress(FileNotFoundError):
