@@ -235,6 +235,13 @@ def test_cli_error_is_one_line_exit_2_before_ray_or_tensorflow(tmp_path):
     assert "--resume" in lines[0] and os.listdir(used) == ["x"]  # nothing written
 
 
+def test_an_address_nothing_answers_is_a_one_line_error_at_once(tmp_path):
+    logdir = tmp_path / "cluster"
+    result = run_sweep("dqn", "--address", "127.0.0.1:9", "--logdir", str(logdir), timeout=60)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "nothing answers there" in result.stderr and not logdir.exists()
+
+
 def test_resume_needs_a_sweep_directory(tmp_path):
     logdir = tmp_path / "s"
     logdir.mkdir()
