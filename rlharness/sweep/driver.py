@@ -158,7 +158,7 @@ def start_ray(spec: SweepSpec) -> float:
                                                    os.environ.get("PYTHONPATH", "")])}},
                          **kwargs)
             else:
-                ray.init(num_cpus=spec.num_cpus or os.cpu_count(), **kwargs)
+                ray.init(address="local", num_cpus=spec.num_cpus or os.cpu_count(), **kwargs)
     except Exception as e:  # connection refused, bad address, authentication, ...
         where = f"the Ray cluster at {spec.address}" if spec.address else "a local Ray"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
