@@ -18,8 +18,10 @@ from rlharness.checkpoint import CheckpointError  # noqa: E402
 from rlharness.trainer import Trainer  # noqa: E402
 
 
-def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str) -> int:
+def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str, *,
+        make_trainer: Callable[..., Trainer] = Trainer) -> int:
     """Train ``make_agent(args, env, schedule)`` as the flags say; print a summary.
+    ``make_trainer`` builds the Trainer (a sweep trial passes a subclass that reports).
 
     Exit status: 0 done, 1 the loss diverged or writing the run's files failed, 2 bad
     input (a corrupt checkpoint included), 130 interrupted by Ctrl-C after saving a
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str) -
     env = make_vec_env(args.env, args.n_envs, seed=args.seed)
     eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000)
     agent = make_agent(args, env, cli.make_schedule_from_args(args))
-    trainer = Trainer(
+    trainer = make_trainer(
         agent, env, total_steps=args.total_steps, log_dir=args.logdir, lr_clock=args.lr_clock,
         eval_env=eval_env, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
         seed=args.seed, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,

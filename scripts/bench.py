@@ -43,9 +43,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "5-7 (Rainbow components, PER, end to end plain vs --rainbow)")
     p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
                    help="update modes to time (default: all)")
+    p.add_argument("--sweep", action="store_true",
+                   help="only section 8: a 4-trial sweep on Ray Tune vs the same 4 runs one "
+                        "after another, and Ray's start-up (needs the sweep extra)")
+    p.add_argument("--sweep-steps", type=int, default=50_000, metavar="N",
+                   help="env steps per run in section 8 (default: %(default)s)")
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
+    if args.sweep_steps < 1:
+        p.error("--sweep-steps must be at least 1")
     args.modes = list(dict.fromkeys(args.modes))
     return args
 
@@ -471,6 +478,55 @@ def bench_e2e_rainbow(seeds: int, steps: int) -> None:
           "(tf_function)", ["run", "seed", "seconds", "final eval return (20 greedy episodes)"],
           rows)
 
+RAY_START = """
+import time
+start = time.perf_counter()
+import ray
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+up = time.perf_counter() - start
+ray.get(ray.remote(lambda: 1).remote())
+print(f"ray up {up:.2f} first task {time.perf_counter() - start:.2f}")
+ray.shutdown()
+"""
+
+
+def bench_sweep(steps: int, trials: int = 4, cpus: int = 2) -> None:
+    """A ``trials``-seed sweep on ``cpus`` cores against the same runs one after another,
+    both as whole processes; aggregate env steps/s = trials x steps / wall time."""
+    flags = ["--total-steps", str(steps), "--eval-freq", "0", "--checkpoint-every", "0"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", RAY_START], capture_output=True, text=True)
+        ray_up = re.search(r"ray up ([\d.]+) first task ([\d.]+)", out.stdout)
+        sequential = 0.0
+        for seed in range(trials):
+            cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_dqn.py"), *flags,
+                   "--no-progress", "--seed", str(seed), "--logdir",
+                   os.path.join(tmp, f"run-{seed}")]
+            sequential += timed_process(cmd, f"sequential run, seed {seed}")[0]
+        print("running the sweep ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts", "sweep.py"), "dqn", "--seeds",
+             str(trials), "--num-cpus", str(cpus), "--logdir", os.path.join(tmp, "sweep"),
+             "--", *flags], capture_output=True, text=True, cwd=ROOT)
+        swept = time.perf_counter() - start
+    if result.returncode != 0:
+        print(f"sweep FAILED ({result.returncode}): {result.stderr[-2000:]}")
+        return
+    in_sweep = re.search(r"Ray up in ([\d.]+) s", result.stdout)
+    total = trials * steps
+    rows = [[f"{trials} runs of train_dqn.py one after another", f"{sequential:.1f}",
+             f"{total / sequential:.0f}", "1.00"],
+            [f"scripts/sweep.py dqn --seeds {trials} --num-cpus {cpus}", f"{swept:.1f}",
+             f"{total / swept:.0f}", f"{sequential / swept:.2f}"]]
+    table(f"8. Sweep on Ray Tune: {trials} x {steps}-step CartPole-v1 DQN runs on {cpus} "
+          "cores, whole-process wall time", ["way", "wall s", "aggregate env steps/s",
+                                              "speed-up"], rows)
+    if ray_up:
+        print(f"\nRay start-up: ray.init {ray_up.group(1)} s, first task done "
+              f"{ray_up.group(2)} s after `import ray`; inside the sweep: "
+              f"{in_sweep.group(1) if in_sweep else '?'} s (included above)")
+
 
 # -- main ---------------------------------------------------------------------------------
 def machine() -> str:
@@ -489,6 +545,11 @@ def main(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
     sizes = QUICK if args.quick else FULL
     print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
+    if args.sweep:
+        bench_sweep(args.sweep_steps)
+        print(f"\nmachine: {machine()}")
+        print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
+        return 0
     if args.only != "rainbow":
         per_step = bench_update_modes(args.modes, sizes)
         bench_acting(sizes)
