@@ -24,14 +24,15 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float, gae_l
     observation: a truncated step bootstraps from ``V(s'_t)``, a terminated one does not.
     ``A_t = δ_t + γ λ (1 - done_t) A_{t+1}`` with ``done = terminated or truncated``, so no
     advantage flows across an episode boundary; ``A_{T-1} = δ_{T-1}`` bootstraps the rollout's
-    end. ``λ = 1`` gives n-step returns ``A_t + V(s_t)``. Unrolled over the static ``T``.
+    end. ``λ = 1`` gives n-step returns ``A_t + V(s_t)``. A ``tf.scan`` backwards in time: a
+    loop in the graph, so compile time does not grow with ``T`` (an unrolled loop made XLA
+    take minutes for ``T = 512``).
     """
     deltas = rewards + gamma * (1.0 - terminated) * next_values - values
     not_done = 1.0 - tf.maximum(terminated, truncated)
-    advantages = [deltas[-1]]
-    for t in reversed(range(deltas.shape[0] - 1)):
-        advantages.append(deltas[t] + gamma * gae_lambda * not_done[t] * advantages[-1])
-    return tf.stack(advantages[::-1])
+    return tf.scan(lambda next_advantage, x: x[0] + x[1] * next_advantage,
+                   (deltas, gamma * gae_lambda * not_done),
+                   initializer=tf.zeros_like(deltas[0]), reverse=True)
 
 
 class A2C(Agent):

@@ -28,3 +28,14 @@ def finished_run(tmp_path_factory):
     result = train_dqn("--logdir", run_dir, "--total-steps", "1000", *QUICK)
     assert result.returncode == 0, result.stderr
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tmp_path_factory):
+    """A 3000-step DQN run, checkpointed every 500 steps, never interrupted: the curves
+    every crash-and-resume test must reproduce."""
+    run_dir = str(tmp_path_factory.mktemp("u") / "run")
+    result = train_dqn("--logdir", run_dir, "--total-steps", "3000", "--checkpoint-every", "500",
+                       *QUICK)
+    assert result.returncode == 0, result.stderr
+    return run_dir

@@ -1,5 +1,5 @@
-"""A2C, the agent registry and the README's agent example, through the real Trainer, on real
-gymnasium envs with real event files."""
+"""A2C, the agent registry and the agent guide's example (docs/agents.md), through the real
+Trainer, on real gymnasium envs with real event files."""
 
 import os
 import re
@@ -166,20 +166,20 @@ def test_train_a2c_script_end_to_end(tmp_path, capsys):
     assert len(read_scalars(run_dir)["train/learning_rate"]) == 10
 
 
-# -- the README's "Write your own agent" example -------------------------------------------
+# -- the agent guide's example (docs/agents.md) ---------------------------------------
 MARKERS = r"<!-- agent-example:start -->\s*```python\n(.*?)```\s*<!-- agent-example:end -->"
 
 
 def readme_example() -> str:
-    with open(os.path.join(ROOT, "README.md")) as f:
+    with open(os.path.join(ROOT, "docs", "agents.md")) as f:
         found = re.search(MARKERS, f.read(), re.S)
-    assert found, "no agent example between the markers in README.md"
+    assert found, "no agent example between the markers in docs/agents.md"
     return found.group(1)
 
 
 def test_readme_agent_example_trains_through_the_trainer_with_a_decayed_lr(tmp_path):
     namespace: dict = {}
-    exec(compile(readme_example(), "README.md:agent-example", "exec"), namespace)
+    exec(compile(readme_example(), "docs/agents.md:agent-example", "exec"), namespace)
     schedule = ExponentialDecay(1e-2, decay_steps=4, decay_rate=0.5)
 
     env = make_vec_env("CartPole-v1", 2, seed=0)

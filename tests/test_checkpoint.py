@@ -34,15 +34,6 @@ def assert_no_step_twice(points):
         assert steps == sorted(set(steps)), f"{tag}: a step is logged twice or out of order"
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    run_dir = str(tmp_path_factory.mktemp("u") / "run")
-    result = train_dqn("--logdir", run_dir, "--total-steps", "3000", "--checkpoint-every", "500",
-                       *QUICK)
-    assert result.returncode == 0, result.stderr
-    return run_dir
-
-
 def latest_checkpoint_steps(run_dir):
     try:
         with open(os.path.join(run_dir, "checkpoints", "checkpoint")) as f:
