@@ -243,8 +243,10 @@ class TrainingParser:
             numeric = None
             if kind == "value" and action.choices is None and action.type is not None:
                 name = getattr(action.type, "__name__", "")
+                # schedule flags (--lr, --tau, ...) take a plain number too
                 numeric = "int" if "int" in name else "float" if (
-                    "float" in name or name in ("positive", "non negative", "in range")) else None
+                    "float" in name or name in ("positive", "non negative", "in range",
+                                                "lr_flag", "schedule_flag")) else None
             flags[action.dest] = Flag(action.dest, longs[0], kind, numeric)
         return flags
 
