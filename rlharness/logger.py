@@ -144,6 +144,10 @@ def read_scalars(log_dir: str) -> dict[str, list[tuple[int, float]]]:
     return points
 
 
+#: The rewrite in progress, and its record (see :func:`truncate_events`).
+_PENDING, _PLAN = "pending.tfevents.rewrite", "rewrite.json"
+
+
 def _whole_records(path: str) -> tuple[list[bytes], bool]:
     """The complete records of an event file, and whether a cut record follows them (what
     a kill in the middle of a write leaves). TensorBoard reads such a file the same way."""
@@ -191,8 +195,6 @@ def truncate_events(log_dir: str, last_steps: dict[str, int]) -> int:
         _finish_rewrite(log_dir)
     return dropped
 
-
-_PENDING, _PLAN = "pending.tfevents.rewrite", "rewrite.json"
 
 
 def _finish_rewrite(log_dir: str) -> None:
