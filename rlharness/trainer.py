@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -38,7 +39,8 @@ class Trainer:
     ``train/*`` and ``time/*`` on the global update step (``train/learning_rate`` at
     every update), ``rollout/*`` and ``eval/*`` on env steps. Greedy evaluation runs
     ``eval_episodes`` episodes in ``eval_env`` every ``eval_freq`` env steps (0: only at
-    the end) and at the end of training.
+    the end) and at the end of training. Progress: a tqdm bar on a terminal, else (CI,
+    ``nohup``, sweeps) a :class:`StatusLines` line every ``progress_every`` seconds.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class Trainer:
         eval_episodes: int = 10,
         seed: int = 0,
         progress: bool = True,
+        progress_every: float = 10.0,
         checkpoint_every: int = 0,
         global_step: GlobalStep | None = None,
     ) -> None:
@@ -66,7 +69,7 @@ class Trainer:
         os.makedirs(log_dir, exist_ok=True)
         self.writer = RunWriter(log_dir)
         self.log_dir = log_dir
-        self.progress = progress
+        self.progress, self.progress_every = progress, progress_every
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.last_eval: float | None = None
         self.obs: np.ndarray | None = None
@@ -83,8 +86,11 @@ class Trainer:
         if self.obs is None:
             self.obs, _ = self.env.reset(seed=self.seed)
         start_time, start_steps = time.perf_counter(), step.env_steps
-        bar = tqdm(total=self.total_steps, initial=step.env_steps, unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
+        if self.progress and not sys.stderr.isatty():
+            bar = StatusLines(self.total_steps, step.env_steps, self.progress_every)
+        else:
+            bar = tqdm(total=self.total_steps, initial=step.env_steps, unit="step",
+                       disable=not self.progress, dynamic_ncols=True)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:
             previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
@@ -186,7 +192,8 @@ class Trainer:
             if tag.startswith("rollout/"):
                 self.writer.scalar(tag, hyper.value(self.global_step), at)
         bar.set_postfix(episodes=self.global_step.episodes,
-                        ret=f"{np.mean(self.recent_returns):.1f}", refresh=False)
+                        ret=f"{np.mean(self.recent_returns):.1f}",
+                        lr=f"{self.controller.current_learning_rate():.3g}", refresh=False)
 
     def _train_round(self, start_time: float, start_steps: int) -> None:
         step, writer = self.global_step, self.writer
@@ -226,3 +233,37 @@ class Trainer:
         self.writer.scalar("eval/mean_return", self.last_eval, self.global_step.env_steps)
         self.writer.flush()
         return self.last_eval
+
+
+class StatusLines:
+    """The progress bar where stderr is not a terminal: a plain line every ``every``
+    seconds and one at the end, instead of tqdm's carriage-return frames, e.g.
+    ``env steps 12000/50000 (24%) | 480 steps/s | episodes=61 ret=87.3 lr=0.00148``
+    (``ret``: mean return of the last 100 episodes; ``lr``: the optimizer's current lr).
+    Speaks the part of tqdm's interface the Trainer uses."""
+
+    def __init__(self, total: int, initial: int = 0, every: float = 10.0, file=None) -> None:
+        self.total, self.n, self.start_n, self.every = total, initial, initial, every
+        self.file = file if file is not None else sys.stderr
+        self.start = self.last = time.monotonic()
+        self.postfix: dict[str, object] = {}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self.last >= self.every:
+            self.print()
+
+    def set_postfix(self, refresh: bool = False, **values) -> None:
+        self.postfix.update(values)
+
+    def print(self) -> None:
+        self.last = now = time.monotonic()
+        rate = (self.n - self.start_n) / max(now - self.start, 1e-9)
+        parts = [f"env steps {self.n}/{self.total} ({100 * self.n / self.total:.0f}%)",
+                 f"{rate:.0f} steps/s"]
+        if self.postfix:
+            parts.append(" ".join(f"{k}={v}" for k, v in self.postfix.items()))
+        print(" | ".join(parts), file=self.file, flush=True)
+
+    def close(self) -> None:
+        self.print()
