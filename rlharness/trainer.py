@@ -223,16 +223,29 @@ class Trainer:
         """Mean return of ``eval_episodes`` greedy episodes, logged as eval/mean_return."""
         if self.eval_env is None or self.eval_episodes <= 0:
             return None
-        returns: list[float] = []
-        obs, _ = self.eval_env.reset(seed=self.seed + 10_000 + self.global_step.env_steps)
-        while len(returns) < self.eval_episodes:
-            obs, _, terminated, truncated, infos = self.eval_env.step(
-                self.agent.act(obs, explore=False))
-            returns.extend(r for r, _ in finished_episodes(infos))
-        self.last_eval = float(np.mean(returns[: self.eval_episodes]))
+        returns = greedy_returns(self.agent, self.eval_env, self.eval_episodes,
+                                 evaluation_seed(self.seed, self.global_step.env_steps))
+        self.last_eval = float(np.mean(returns))
         self.writer.scalar("eval/mean_return", self.last_eval, self.global_step.env_steps)
         self.writer.flush()
         return self.last_eval
+
+
+def evaluation_seed(seed: int, env_steps: int) -> int:
+    """The env seed of the Trainer's greedy evaluation after ``env_steps`` in a run of
+    ``seed``: ``seed + 10000 + env_steps`` (``scripts/evaluate.py --seed run`` reuses it)."""
+    return seed + 10_000 + env_steps
+
+
+def greedy_returns(agent: Agent, env, episodes: int, seed: int) -> list[float]:
+    """Returns of the first ``episodes`` greedy episodes in the vector env ``env``, reset
+    with ``seed`` (its sub-envs then reset themselves, continuing their seeded streams)."""
+    returns: list[float] = []
+    obs, _ = env.reset(seed=seed)
+    while len(returns) < episodes:
+        obs, _, _, _, infos = env.step(agent.act(obs, explore=False))
+        returns.extend(r for r, _ in finished_episodes(infos))
+    return returns[:episodes]
 
 
 class StatusLines:
