@@ -11,13 +11,13 @@ from rlharness.trainer import StatusLines
 
 def test_piped_stderr_gets_status_lines_not_carriage_returns(tmp_path):
     quick = [a for a in QUICK if a != "--no-progress"]
-    result = train_dqn("--logdir", str(tmp_path / "run"), "--total-steps", "3000",
-                       "--progress-every", "0.2", *quick)
+    result = train_dqn("--logdir", str(tmp_path / "run"), "--total-steps", "1200",
+                       "--progress-every", "0.05", *quick)
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("env steps ")]
     assert len(lines) >= 3, result.stderr
-    assert lines[-1].startswith("env steps 3000/3000 (100%) | "), lines[-1]
+    assert lines[-1].startswith("env steps 1200/1200 (100%) | "), lines[-1]
     assert " steps/s | episodes=" in lines[-1] and " ret=" in lines[-1] and " lr=" in lines[-1]
 
 
