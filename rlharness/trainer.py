@@ -72,6 +72,7 @@ class Trainer:
         self.progress, self.progress_every = progress, progress_every
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.last_eval: float | None = None
+        self.last_lr: float | None = None
         self.obs: np.ndarray | None = None
         self.checkpoint_every = checkpoint_every
         self.checkpointer = Checkpointer(
@@ -191,9 +192,9 @@ class Trainer:
         for tag, hyper in self.agent.scheduled().items():
             if tag.startswith("rollout/"):
                 self.writer.scalar(tag, hyper.value(self.global_step), at)
+        lr = {} if self.last_lr is None else {"lr": f"{self.last_lr:.3g}"}
         bar.set_postfix(episodes=self.global_step.episodes,
-                        ret=f"{np.mean(self.recent_returns):.1f}",
-                        lr=f"{self.controller.current_learning_rate():.3g}", refresh=False)
+                        ret=f"{np.mean(self.recent_returns):.1f}", **lr, refresh=False)
 
     def _train_round(self, start_time: float, start_steps: int) -> None:
         step, writer = self.global_step, self.writer
@@ -204,8 +205,9 @@ class Trainer:
         n = self.controller.after_update()
         if n == 0:
             return
-        writer.scalars("train/learning_rate", self.controller.learning_rates(first, n),
-                       range(first, first + n))
+        learning_rates = self.controller.learning_rates(first, n)
+        writer.scalars("train/learning_rate", learning_rates, range(first, first + n))
+        self.last_lr = float(learning_rates[-1])  # shown by the progress bar
         for tag, hyper in self.agent.scheduled().items():
             if tag.startswith("train/"):
                 writer.scalars(tag, hyper.per_update(step, first, n), range(first, first + n))
@@ -252,7 +254,7 @@ class StatusLines:
     """The progress bar where stderr is not a terminal: a plain line every ``every``
     seconds and one at the end, instead of tqdm's carriage-return frames, e.g.
     ``env steps 12000/50000 (24%) | 480 steps/s | episodes=61 ret=87.3 lr=0.00148``
-    (``ret``: mean return of the last 100 episodes; ``lr``: the optimizer's current lr).
+    (``ret``: mean return of the last 100 episodes; ``lr``: that of the last update).
     Speaks the part of tqdm's interface the Trainer uses."""
 
     def __init__(self, total: int, initial: int = 0, every: float = 10.0, file=None) -> None:
