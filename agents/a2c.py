@@ -111,6 +111,10 @@ class A2C(Agent):
         u = self.rng.random((len(cdf), 1)) * cdf[:, -1:]
         return np.minimum((cdf <= u).sum(axis=1), self.n_actions - 1)
 
+    def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
+        """``argmax_a π(a | obs)`` in TensorFlow."""
+        return tf.argmax(self.net(tf.reshape(obs, (tf.shape(obs)[0], -1)))[0], axis=1)
+
     # -- learning -------------------------------------------------------------------------
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         if not self.rollout:

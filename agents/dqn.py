@@ -168,6 +168,10 @@ class DQN(Agent):
             actions[random] = self.rng.integers(0, self.n_actions, int(random.sum()))
         return actions
 
+    def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
+        """``argmax_a Q(obs, a)`` in TensorFlow (noisy layers at their means)."""
+        return tf.argmax(expected_q(self.q_net(obs), self.support), axis=1)
+
     # -- learning -------------------------------------------------------------------------
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         transitions = self.n_step_queue.push(obs, actions, rewards, next_obs, terminated,

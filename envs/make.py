@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from typing import Any
 
 import gymnasium as gym
@@ -27,6 +28,7 @@ def check_env_id(env_id: str) -> None:
             msg = f"cannot import module {module!r} for environment {env_id!r}: {e}"
             raise EnvError(msg) from e
     if env_id in gym.registry:
+        _check_extra(env_id)
         return
     close = difflib.get_close_matches(env_id, gym.registry.keys(), n=1, cutoff=0.6)
     if close:
@@ -34,6 +36,23 @@ def check_env_id(env_id: str) -> None:
     else:
         hint = "known ids include " + ", ".join(list(gym.registry)[:6]) + ", ..."
     raise EnvError(f"unknown environment {env_id!r}; {hint} (see gymnasium.envs.registry)")
+
+
+#: Entry-point package of gymnasium envs -> (modules it imports, the extra that has them).
+EXTRAS = {"gymnasium.envs.box2d": (("Box2D", "pygame"), "box2d")}
+
+
+def _check_extra(env_id: str) -> None:
+    """EnvError naming the optional extra if ``env_id`` needs a package that is missing."""
+    entry = gym.registry[env_id].entry_point
+    if not isinstance(entry, str):
+        return
+    for package, (modules, extra) in EXTRAS.items():
+        missing = [m for m in modules
+                   if entry.startswith(package) and importlib.util.find_spec(m) is None]
+        if missing:
+            raise EnvError(f"environment {env_id!r} needs {' and '.join(missing)}, which is "
+                           f"not installed; pip install -e '.[{extra}]'")
 
 
 def _env_name(env: Any) -> str:

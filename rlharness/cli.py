@@ -110,6 +110,9 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                    help="how each training round runs: one model.fit(epochs=1), one "
                         "train_on_batch, or one compiled tf.function (default: %(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--progress-every", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="where stderr is not a terminal (CI, nohup), a plain status line every "
+                        "SECONDS instead of the bar (default: %(default)s)")
     g.add_argument("--list-presets", action="store_true",
                    help="list the tuned per-env presets (hyperparams/ALGO.toml) and exit; the "
                         "preset of --env replaces the defaults shown here, and every flag given "
@@ -217,7 +220,7 @@ def make_run_dir(logdir: str) -> None:
 
 #: Flags a resumed run may change; every other flag is fixed by the run's config.json.
 RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every", "eval_freq",
-             "eval_episodes", "update_mode"}
+             "eval_episodes", "update_mode", "progress_every"}
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,

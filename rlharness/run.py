@@ -34,6 +34,7 @@ def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str, *
         agent, env, total_steps=args.total_steps, log_dir=args.logdir, lr_clock=args.lr_clock,
         eval_env=eval_env, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
         seed=args.seed, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+        progress_every=args.progress_every,
     )
     resume = f"python {sys.argv[0]} --logdir {args.logdir} --resume"
     try:

@@ -42,6 +42,7 @@ COMMON = {
     "--power": [1e-3, 1.0, 10.0],
     "--warmup-steps": [0, 1, BIG],
     "--boundaries": [[1], [1, 2], [BIG]],
+    "--progress-every": [1e-3, 1.0, 3600.0],
 }
 #: Per script: its own flags, the base argv of every run, values to run alone.
 SCRIPTS = {
