@@ -1,8 +1,9 @@
 """Gymnasium environments for rlharness: construction, validation and a test chain env.
 
-Importing this package registers ``Chain-v0``. It never imports TensorFlow.
+Importing this package registers ``Chain-v0`` and ``Catch-v0``. It never imports TensorFlow.
 """
 
+from envs.catch import CatchEnv
 from envs.chain import ChainEnv
 from envs.make import (
     EnvError,
@@ -16,6 +17,7 @@ from envs.make import (
 from envs.state import EnvStateError, get_env_state, set_env_state, supports_exact_state
 
 __all__ = [
+    "CatchEnv",
     "ChainEnv",
     "EnvError",
     "EnvStateError",

@@ -1,0 +1,98 @@
+"""Pixels: Catch-v0, the Nature-CNN encoder, the frame-deduplicated uint8 replay."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.wrappers import FrameStackObservation, TimeLimit
+
+from agents.frame_replay import FrameReplayBuffer
+from envs import CatchEnv
+
+
+def test_catch_follows_bsuite_rules():
+    env = CatchEnv()
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (40, 40) and obs.dtype == np.uint8
+    assert env.observation_space.contains(obs)
+    column = env.ball_column
+    np.testing.assert_array_equal(obs[::4, ::8] // 255, env.grid())  # the grid, scaled 4x8
+    rewards, steps, done = [], 0, False
+    while not done:  # move to the ball's column, then stay
+        action = 1 + np.sign(column - env.paddle)
+        obs, reward, done, truncated, _ = env.step(action)
+        rewards.append(reward)
+        steps += 1
+        assert not truncated
+    assert steps == 9 and rewards == [0.0] * 8 + [1.0]
+    env.reset(seed=4)
+    away = 0 if env.ball_column >= 3 else 2  # runs into the far wall
+    *_, = [env.step(away) for _ in range(9)]
+    assert env.step.__self__ is env
+    assert [env.paddle, env.ball_row] == [4 if away == 2 else 0, 9]
+    with pytest.raises(ValueError, match="Catch actions"):
+        env.step(3)
+
+
+def stacked_catch(stack, limits=(7, 20, 20)):
+    """Catch in a vector env; sub-env 0's TimeLimit (7) is shorter than an episode (9 steps),
+    so its episodes are truncated, the others' terminated."""
+    def make(limit):
+        env = TimeLimit(CatchEnv(), limit)
+        return (lambda: FrameStackObservation(env, stack)) if stack > 1 else (lambda: env)
+    return gym.vector.SyncVectorEnv([make(limit) for limit in limits],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def naive_transitions(steps, n, gamma):
+    """Each one-step transition of one sub-env's stream as an n-step one, the slow way."""
+    out = []
+    for i, (obs, action, _, _, _, _) in enumerate(steps):
+        ret, k = 0.0, 0
+        while True:
+            _, _, r, next_obs, term, trunc = steps[i + k]
+            ret += gamma ** k * r
+            k += 1
+            if term or trunc or k == n:
+                break
+        out.append((obs, action, ret, next_obs, float(term), k))
+    return out
+
+
+@pytest.mark.parametrize("stack,n,prioritized", [(4, 1, False), (4, 3, True), (1, 2, False)])
+def test_frame_replay_rebuilds_every_transition_like_a_naive_stacked_reference(
+        stack, n, prioritized):
+    n_envs, gamma = 3, 0.9
+    env = stacked_catch(stack)
+    buffer = FrameReplayBuffer(10_000, env.single_observation_space.shape, stack=stack,
+                               n_step=n, gamma=gamma, prioritized=prioritized)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    streams = [[] for _ in range(n_envs)]
+    for _ in range(60):
+        actions = rng.integers(0, 3, n_envs)
+        next_obs, rewards, term, trunc, infos = env.step(actions)
+        real_next = next_obs.copy()
+        for e in np.flatnonzero(term | trunc):
+            real_next[e] = infos["final_obs"][e]
+        buffer.push(obs, actions, rewards, real_next, term, trunc)
+        for e in range(n_envs):
+            streams[e].append((obs[e], actions[e], rewards[e], real_next[e], term[e], trunc[e]))
+        obs = next_obs
+    for e, steps in enumerate(streams):
+        # a stream's last transitions are complete only at its episode's end
+        last_end = max(i for i, s in enumerate(steps) if s[4] or s[5])
+        complete = naive_transitions(steps[: last_end + 1], n, gamma)
+        step_rows = np.flatnonzero(buffer.final[e, : buffer.count[e]] == 0)
+        index = e * buffer.rows + step_rows[: len(complete)]
+        assert (buffer.k[e, step_rows[: len(complete)]] > 0).all()
+        got = buffer.rows_at(index)
+        for field, (name, want) in enumerate(zip(buffer.FIELDS, zip(*complete))):
+            np.testing.assert_allclose(got[field], np.array(want, got[field].dtype),
+                                       rtol=1e-6, err_msg=name)
+    # episodes of both kinds were crossed: truncations in sub-env 0, terminations elsewhere
+    assert sum(s[5] and not s[4] for s in streams[0]) >= 5
+    assert sum(s[4] for st in streams[1:] for s in st) >= 10
+    # samples only ever return complete transitions
+    batch = buffer.sample(256, rng)
+    assert batch[0].shape == (256, *env.single_observation_space.shape)
+    assert batch[0].dtype == np.uint8 and (batch[5] >= 1).all() and (batch[5] <= n).all()
