@@ -40,17 +40,20 @@ def resolve_policy(policy: str, observation_space) -> str:
 
 class NatureCNN(keras.layers.Layer):
     """The DQN encoder of Mnih et al. (2015): conv 32 8x8/4, conv 64 4x4/2, conv 64 3x3/1,
-    all ReLU, then dense 512 ReLU. Takes uint8 images ``(frames, H, W)``, ``(H, W, C)`` or
+    all ReLU, then dense 512 ReLU, orthogonal init with gain √2 (Stable-Baselines3's; Glorot's
+    leaves sparse images such as Catch's with ~1e-3 features that learn slowly). Takes uint8 images ``(frames, H, W)``, ``(H, W, C)`` or
     ``(H, W)`` (H, W >= 36) and scales them to [0, 1] in the graph (``x / 255``), so the
     replay and the host-to-graph copies stay uint8 (4x fewer bytes than float32)."""
 
     def __init__(self, features: int = 512, **kwargs) -> None:
         super().__init__(**kwargs)
         self.features = int(features)
-        self.conv_0 = keras.layers.Conv2D(32, 8, strides=4, activation="relu")
-        self.conv_1 = keras.layers.Conv2D(64, 4, strides=2, activation="relu")
-        self.conv_2 = keras.layers.Conv2D(64, 3, strides=1, activation="relu")
-        self.dense = keras.layers.Dense(self.features, activation="relu")
+        init = dict(activation="relu", kernel_initializer=keras.initializers.Orthogonal(
+            math.sqrt(2.0)))
+        self.conv_0 = keras.layers.Conv2D(32, 8, strides=4, **init)
+        self.conv_1 = keras.layers.Conv2D(64, 4, strides=2, **init)
+        self.conv_2 = keras.layers.Conv2D(64, 3, strides=1, **init)
+        self.dense = keras.layers.Dense(self.features, **init)
 
     def build(self, input_shape) -> None:
         shape = tuple(input_shape)

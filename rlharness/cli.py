@@ -109,6 +109,12 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                    help="how each training round runs: one model.fit(epochs=1), one "
                         "train_on_batch, or one compiled tf.function (default: %(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--policy", choices=("auto", "cnn", "mlp"), default="auto",
+                   help="network trunk: the Nature CNN or an MLP; auto: the CNN for uint8 "
+                        "image observations (Atari, Catch-v0) (default: %(default)s)")
+    g.add_argument("--sticky-actions", type=unit_interval, default=None, metavar="P",
+                   help="Atari only: ALE's repeat_action_probability (default: the id's own, "
+                        "0.25 for ALE/*-v5, 0 for *NoFrameskip-v4)")
 
 
 def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_steps: int,
@@ -321,6 +327,11 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
                 probe.close()
     except EnvError as e:
         fail(str(e))
+    from envs.atari import is_atari_id
+
+    if getattr(args, "sticky_actions", None) is not None and not is_atari_id(args.env):
+        fail(f"--sticky-actions is for Atari games (ALE/<Game>-v5, <Game>NoFrameskip-v4), "
+             f"not {args.env}")
     if args.resume:
         _saved_config(args.logdir, algo)
         _checkpoint_steps(args.logdir)

@@ -112,6 +112,7 @@ RAINBOW = {"double": True, "dueling": True, "n_step": 3, "prioritized": True, "n
 
 def make_agent(args: argparse.Namespace, env, schedule):
     from agents.dqn import DQN
+    from envs import frame_stack_size
 
     return DQN(
         env.single_observation_space, env.single_action_space, learning_rate=schedule,
@@ -127,8 +128,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         n_step=args.n_step, prioritized=args.prioritized, per_alpha=args.per_alpha,
         per_beta=optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
         distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,
-        v_max=args.v_max, hidden_sizes=args.hidden_sizes, update_mode=args.update_mode,
-        seed=args.seed,
+        v_max=args.v_max, hidden_sizes=args.hidden_sizes, policy=args.policy,
+        frame_stack=frame_stack_size(env), update_mode=args.update_mode, seed=args.seed,
     )
 
 
