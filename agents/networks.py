@@ -5,6 +5,7 @@ that image observations select."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -62,6 +63,9 @@ class NatureCNN(keras.layers.Layer):
         if min(h, w) < 36:
             raise ValueError(f"the Nature CNN needs images of at least 36x36 pixels, got "
                              f"{h}x{w}; use --policy mlp")
+        if (h - 36) % 8 or (w - 36) % 8:
+            warnings.warn(f"the Nature CNN never sees the last rows or columns of {h}x{w} "
+                          "images (it sees all of 36 + 8k pixels, e.g. 84)", stacklevel=2)
         shape = (None, h, w, c)
         for conv in (self.conv_0, self.conv_1, self.conv_2):
             conv.build(shape)

@@ -7,10 +7,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-#: Pixels per grid cell: 10 rows x 4 px and 5 columns x 8 px make a 40 x 40 image, the
-#: smallest integer scaling of the grid to a square the Nature CNN takes (>= 36 px a side:
-#: 8x8/4 -> 9x9, 4x4/2 -> 3x3, 3x3/1 -> 1x1).
-CELL_HEIGHT, CELL_WIDTH = 4, 8
+#: Pixels per grid cell and black border: 10 rows x 4 px and 5 columns x 8 px make a 40 x 40
+#: picture, framed by 2 px to 44 x 44. The Nature CNN's convolutions (8x8/4, 4x4/2, 3x3/1)
+#: see every pixel of a side of 36 + 8 k px only (36, 44, ..., 84), and drop the last rows
+#: and columns of any other size: at 40 x 40 they would never see the paddle. 44 is the
+#: smallest such size holding the grid at an integer scale.
+CELL_HEIGHT, CELL_WIDTH, BORDER = 4, 8, 2
 
 
 class CatchEnv(gym.Env):
@@ -20,9 +22,10 @@ class CatchEnv(gym.Env):
     episode terminates with reward +1 if the paddle is under it, else -1 (0 on every other
     step), so every episode lasts ``rows - 1`` steps.
 
-    Observation: the grid as a grayscale uint8 image of shape ``(rows * 4, columns * 8)``,
-    ball and paddle 255, background 0 (40 x 40 for the default 10 x 5 grid), Markov on its
-    own and stackable with ``gymnasium.wrappers.FrameStackObservation``.
+    Observation: the grid as a grayscale uint8 image of shape ``(rows * 4 + 4, columns * 8 +
+    4)`` (each cell 4 x 8 px, a 2 px border), ball and paddle 255, background 0 (44 x 44 for
+    the default 10 x 5 grid), Markov on its own and stackable with
+    ``gymnasium.wrappers.FrameStackObservation``.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"]}
@@ -33,7 +36,7 @@ class CatchEnv(gym.Env):
             raise ValueError(f"Catch needs rows >= 2 and columns >= 1, got {rows} x {columns}")
         self.rows, self.columns = int(rows), int(columns)
         self.render_mode = render_mode
-        shape = (self.rows * CELL_HEIGHT, self.columns * CELL_WIDTH)
+        shape = (self.rows * CELL_HEIGHT + 2 * BORDER, self.columns * CELL_WIDTH + 2 * BORDER)
         self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
         self.action_space = gym.spaces.Discrete(3)
         self.ball_row, self.ball_column, self.paddle = 0, 0, self.columns // 2
@@ -47,7 +50,7 @@ class CatchEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         pixels = np.kron(self.grid(), np.ones((CELL_HEIGHT, CELL_WIDTH), np.uint8))
-        return pixels * np.uint8(255)
+        return np.pad(pixels * np.uint8(255), BORDER)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:

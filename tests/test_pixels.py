@@ -12,10 +12,11 @@ from envs import CatchEnv
 def test_catch_follows_bsuite_rules():
     env = CatchEnv()
     obs, _ = env.reset(seed=3)
-    assert obs.shape == (40, 40) and obs.dtype == np.uint8
+    assert obs.shape == (44, 44) and obs.dtype == np.uint8
     assert env.observation_space.contains(obs)
     column = env.ball_column
-    np.testing.assert_array_equal(obs[::4, ::8] // 255, env.grid())  # the grid, scaled 4x8
+    np.testing.assert_array_equal(obs[2:-2:4, 2:-2:8] // 255, env.grid())  # scaled 4x8
+    assert obs.sum() == 2 * 4 * 8 * 255  # ball and paddle, nothing else
     rewards, steps, done = [], 0, False
     while not done:  # move to the ball's column, then stay
         action = 1 + np.sign(column - env.paddle)
