@@ -42,9 +42,10 @@ def resolve_policy(policy: str, observation_space) -> str:
 class NatureCNN(keras.layers.Layer):
     """The DQN encoder of Mnih et al. (2015): conv 32 8x8/4, conv 64 4x4/2, conv 64 3x3/1,
     all ReLU, then dense 512 ReLU, orthogonal init with gain √2 (Stable-Baselines3's; Glorot's
-    leaves sparse images such as Catch's with ~1e-3 features that learn slowly). Takes uint8 images ``(frames, H, W)``, ``(H, W, C)`` or
-    ``(H, W)`` (H, W >= 36) and scales them to [0, 1] in the graph (``x / 255``), so the
-    replay and the host-to-graph copies stay uint8 (4x fewer bytes than float32)."""
+    leaves sparse images such as Catch's with ~1e-3 features that learn slowly). Takes uint8
+    images ``(frames, H, W)``, ``(H, W, C)`` or ``(H, W)`` (H, W >= 36) and scales them to
+    [0, 1] in the graph (``x / 255``), so the replay and the host-to-graph copies stay uint8 (4x
+    fewer bytes than float32)."""
 
     def __init__(self, features: int = 512, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -136,9 +137,10 @@ class QNetwork(keras.Model):
     """``obs -> Q [B, A]``, or ``-> logits [B, A, n_atoms]`` if ``n_atoms > 1`` (C51).
 
     A ReLU MLP trunk on the flattened observation (``policy="mlp"``; uint8 observations are
-    scaled by 1/255 in the graph) or the :class:`NatureCNN` (``policy="cnn"``, no MLP), then one linear output (``Dense`` or, if ``noisy``, :class:`NoisyDense`)
-    or, if ``dueling`` (Wang et al. 2016), two: ``V [B, 1, N]`` and ``A [B, A, N]`` combined as
-    ``V + A - mean_a A`` (per atom for C51). ``call(obs, seed)`` samples the noisy layers'
+    scaled by 1/255 in the graph) or the :class:`NatureCNN` (``policy="cnn"``, no MLP), then
+    one linear output (``Dense`` or, if ``noisy``, :class:`NoisyDense`) or, if ``dueling``
+    (Wang et al. 2016), two: ``V [B, 1, N]`` and ``A [B, A, N]`` combined as ``V + A - mean_a
+    A`` (per atom for C51). ``call(obs, seed)`` samples the noisy layers'
     noise from ``seed`` (a layer's seed is ``seed + [layer index, 0]``), ``call(obs)`` uses
     their means. :meth:`numpy_forward` computes the same in numpy for acting.
     """

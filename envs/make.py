@@ -9,8 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
-from gymnasium.wrappers import RecordEpisodeStatistics
-from gymnasium.wrappers import FrameStackObservation
+from gymnasium.wrappers import FrameStackObservation, RecordEpisodeStatistics
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VecRecordEpisodeStatistics
 
 from envs.atari import is_atari_id

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 from gymnasium.wrappers import FrameStackObservation, TimeLimit
 
+from agents.dqn import DQN
 from agents.frame_replay import FrameReplayBuffer
-from envs import CatchEnv
+from envs import CatchEnv, make_vec_env
+from rlharness import read_scalars
+from rlharness.schedules import LinearDecay
+from rlharness.trainer import Trainer
 
 
 def test_catch_follows_bsuite_rules():
@@ -97,3 +101,86 @@ def test_frame_replay_rebuilds_every_transition_like_a_naive_stacked_reference(
     batch = buffer.sample(256, rng)
     assert batch[0].shape == (256, *env.single_observation_space.shape)
     assert batch[0].dtype == np.uint8 and (batch[5] >= 1).all() and (batch[5] <= n).all()
+
+
+def test_frame_replay_wraps_around_and_never_samples_a_stale_stack():
+    env = stacked_catch(4, limits=(7, 20))
+    buffer = FrameReplayBuffer(40, env.single_observation_space.shape, stack=4, n_step=2,
+                               gamma=0.5)
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset(seed=1)
+    seen = {}  # (sub-env, frame bytes of obs) -> every next obs it led to, naive
+    for _ in range(100):  # 100 steps per sub-env into 24 + 6 rows each: many wraps
+        actions = rng.integers(0, 3, 2)
+        next_obs, rewards, term, trunc, infos = env.step(actions)
+        real_next = next_obs.copy()
+        for e in np.flatnonzero(term | trunc):
+            real_next[e] = infos["final_obs"][e]
+        buffer.push(obs, actions, rewards, real_next, term, trunc)
+        for e in range(2):
+            seen.setdefault(obs[e].tobytes(), []).append(actions[e])
+        obs = next_obs
+    assert buffer.count.min() > 2 * buffer.rows
+    batch = buffer.sample(500, rng)
+    for o, a in zip(batch[0], batch[1]):  # every sampled stack is one the env showed
+        assert a in seen[o.tobytes()]
+    assert 0 < len(buffer) <= 2 * buffer.rows
+
+
+def test_frame_replay_memory_per_transition_for_84x84x4_stacks():
+    capacity = 20_000
+    buffer = FrameReplayBuffer(capacity, (4, 84, 84), stack=4, n_step=3, prioritized=True)
+    frames = np.zeros((1, 4, 84, 84), np.uint8)
+    buffer.push(frames, [0], [0.0], frames, [False], [False])  # allocates
+    per_transition = buffer.nbytes() / capacity
+    assert per_transition <= 8 * 1024, per_transition  # 1M transitions in <= 8 GB
+    assert per_transition >= 84 * 84  # the floor: one frame each
+
+
+#: DQN on Catch-v0 (the preset of hyperparams/dqn.toml, shorter): solves it in 2000 env steps.
+CATCH = dict(learning_rate=1e-3, buffer_size=5000, learning_starts=200, batch_size=32,
+             gamma=0.99, train_freq=1, gradient_steps=1, target_update_interval=40,
+             exploration_fraction=0.1, exploration_final_eps=0.05)
+
+
+def catch_trainer(log_dir, total_steps, seed=0, n_envs=4, eval_episodes=0, **overrides):
+    env = make_vec_env("Catch-v0", n_envs, seed=seed)
+    eval_env = make_vec_env("Catch-v0", 1, seed=seed + 1000) if eval_episodes else None
+    agent = DQN(env.single_observation_space, env.single_action_space, seed=seed,
+                **{**CATCH, **overrides})
+    return Trainer(agent, env, total_steps=total_steps, log_dir=str(log_dir), seed=seed,
+                   eval_env=eval_env, eval_episodes=eval_episodes, progress=False)
+
+
+def test_dqn_with_the_nature_cnn_solves_catch(tmp_path):
+    trainer = catch_trainer(tmp_path, 2000, eval_episodes=50)
+    agent = trainer.agent
+    assert agent.policy == "cnn" and isinstance(agent.buffer, FrameReplayBuffer)
+    summary = trainer.train()
+    trainer.writer.close()
+    assert summary["eval/mean_return"] >= 0.9, summary
+    assert agent.buffer.frames.dtype == np.uint8
+
+
+def test_catch_resume_continues_exactly(tmp_path):
+    """Stop at 300 env steps, resume in a fresh process state: the same curves and weights
+    as the uninterrupted run (exact env state, replay, RNGs, optimizer)."""
+    fast = dict(learning_starts=100, train_freq=2, exploration_rate=LinearDecay(1.0, 300, 0.1),
+                n_step=3, prioritized=True, per_beta=LinearDecay(0.4, 600, 1.0))  # not of
+    # total_steps, which the first part (300) gives its Trainer
+    straight = catch_trainer(tmp_path / "straight", 600, n_envs=2, **fast)
+    straight.train()
+    straight.writer.close()
+    first = catch_trainer(tmp_path / "resumed", 300, n_envs=2, **fast)
+    first.train()
+    first.writer.close()
+    second = catch_trainer(tmp_path / "resumed", 600, n_envs=2, **fast)
+    second.restore()
+    second.train()
+    second.writer.close()
+    got, want = read_scalars(str(tmp_path / "resumed")), read_scalars(str(tmp_path / "straight"))
+    for tag in ("train/loss", "train/q_mean", "rollout/ep_return", "train/learning_rate"):
+        assert got[tag] == want[tag], tag
+    for a, b in zip(second.agent.q_net.get_weights(), straight.agent.q_net.get_weights(),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
