@@ -87,6 +87,7 @@ class DQN(Agent):
         hidden_sizes: Sequence[int] = (256, 256),
         policy: str = "auto",
         frame_stack: int = 1,
+        save_replay: bool = True,
         update_mode: str = "tf_function",
         jit_compile: bool | None = None,
         seed: int = 0,
@@ -135,6 +136,8 @@ class DQN(Agent):
             self._priorities = tf.Variable(tf.zeros((gradient_steps, batch_size)),
                                            trainable=False, name="td_errors")
         self.n_step_queue = NStepQueue(self.n_step, gamma)
+        self.save_replay = save_replay
+        self._trains_from = 0  # env steps; later after a resume without the replay
         if jit_compile is None:  # XLA's CPU convolutions are ~5x slower than TF's own
             jit_compile = self.policy == "mlp" or bool(tf.config.list_physical_devices("GPU"))
         self._update = compile_update(
@@ -208,6 +211,8 @@ class DQN(Agent):
             t.assign(tau * o + (1.0 - tau) * t)
 
     def update(self) -> dict[str, float]:
+        if self.global_step.env_steps < self._trains_from:
+            return {}  # refilling the replay after a resume without it
         g, b = self.gradient_steps, self.batch_size
         if self.prioritized:
             beta = self.per_beta.per_update(self.global_step, self.global_step.updates, g)
@@ -281,7 +286,10 @@ class DQN(Agent):
         return {"q_net": self.q_net, "target_net": self.target_net, "optimizer": self.optimizer}
 
     def numpy_state(self) -> dict[str, np.ndarray]:
-        state = {f"buffer/{k}": v for k, v in self.buffer.state_dict().items()}
+        """The replay (its arrays themselves, no copies) unless ``save_replay`` is off, the
+        n-step queues, the RNG."""
+        replay = self.buffer.state_dict() if self.save_replay else {}
+        state = {f"buffer/{k}": v for k, v in replay.items()}
         state.update({f"nstep/{k}": v for k, v in self.n_step_queue.state_dict().items()})
         state["rng"] = rng_state(self.rng)
         state["target_stale"] = np.array(self._target_stale)
@@ -291,7 +299,11 @@ class DQN(Agent):
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
-        self.buffer.load_state_dict(part("buffer/"))
+        replay = part("buffer/")
+        if replay:
+            self.buffer.load_state_dict(replay)
+        else:  # saved without the replay: refill it for learning_starts env steps first
+            self._trains_from = self.global_step.env_steps + self.learning_starts
         self.n_step_queue.load_state_dict(part("nstep/"))
         set_rng_state(self.rng, state["rng"])
         self._target_stale = bool(state["target_stale"])

@@ -356,8 +356,13 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
             probe = gymnasium.make(args.env)
             try:
                 require_discrete(probe, algo.upper())
+                space = probe.observation_space
             finally:
                 probe.close()
+            image = space.dtype == "uint8" and len(space.shape) in (2, 3)
+            if getattr(args, "policy", "auto") == "cnn" and not image:
+                fail(f"--policy cnn needs image observations (uint8 pixels), but {args.env} "
+                     f"has {space}; use --policy mlp or auto")
     except EnvError as e:
         fail(str(e))
     from envs.atari import is_atari_id
