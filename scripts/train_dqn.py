@@ -133,7 +133,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         per_beta=optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
         distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,
         v_max=args.v_max, hidden_sizes=args.hidden_sizes, policy=args.policy,
-        frame_stack=frame_stack_size(env), save_replay=args.save_replay, update_mode=args.update_mode, seed=args.seed,
+        frame_stack=frame_stack_size(env), save_replay=args.save_replay,
+        update_mode=args.update_mode, seed=args.seed,
     )
 
 

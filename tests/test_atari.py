@@ -84,8 +84,8 @@ def test_missing_atari_extra_is_a_one_line_error_naming_it(monkeypatch):
 
 
 def test_short_pong_run_through_train_dqn_logs_every_tag(tmp_path):
-    run_dir = str(tmp_path / "pong")
-    result = train_dqn("--env", "ALE/Pong-v5", "--logdir", run_dir, "--total-steps", "1100",
+    run_dir = str(tmp_path / "pong")  # a random Pong game lasts ~760 agent steps
+    result = train_dqn("--env", "ALE/Pong-v5", "--logdir", run_dir, "--total-steps", "800",
                        "--learning-starts", "200", "--buffer-size", "2000", "--train-freq",
                        "100", "--gradient-steps", "2", "--batch-size", "8",
                        "--exploration-fraction", "0.5", "--eval-freq", "0",
