@@ -8,7 +8,16 @@ import pytest
 from conftest import train_dqn
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TransformReward
 
-from envs import EnvError, check_env_id, finished_episodes, frame_stack_size, make_vec_env
+from envs import (
+    EnvError,
+    check_env_id,
+    finished_episodes,
+    frame_stack_size,
+    get_env_state,
+    make_vec_env,
+    set_env_state,
+    supports_exact_state,
+)
 from envs.atari import EpisodicLife, FireReset
 from rlharness import read_scalars
 
@@ -101,3 +110,33 @@ def test_short_pong_run_through_train_dqn_logs_every_tag(tmp_path):
     (_, game), *_ = tags["rollout/ep_return"]
     assert -21 <= game <= 21 and game == int(game)  # a whole game's score, not a life's
     assert -21 <= tags["eval/mean_return"][-1][1] <= 21
+
+
+def test_ale_state_resumes_mid_game_exactly_with_sticky_actions():
+    """get_env_state saves ALE through cloneState(include_rng=True) (sticky actions' RNG
+    included), the frame stack and max-pool buffers, lives; a fresh env continues identically."""
+    env = make_vec_env("ALE/Breakout-v5", 2, seed=0)  # v5: sticky actions 0.25
+    assert supports_exact_state(env)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    for _ in range(50):
+        env.step(rng.integers(0, 4, 2))
+    state = get_env_state(env)
+    actions = rng.integers(0, 4, (120, 2))
+
+    def rollout(vec):
+        out = []
+        for a in actions:
+            obs, reward, term, trunc, infos = vec.step(a)
+            out.append((obs.copy(), reward, term, trunc, finished_episodes(infos)))
+        return out
+
+    want = rollout(env)
+    fresh = make_vec_env("ALE/Breakout-v5", 2, seed=123)
+    set_env_state(fresh, state)
+    got = rollout(fresh)
+    assert sum(w[2].sum() for w in want) >= 1  # lives were lost on the way
+    for (o1, r1, t1, u1, e1), (o2, r2, t2, u2, e2) in zip(want, got, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+        assert (t1 == t2).all() and (u1 == u2).all() and e1 == e2
