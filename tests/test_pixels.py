@@ -3,8 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import tensorflow as tf
 from gymnasium.wrappers import FrameStackObservation, TimeLimit
 
+from agents.a2c import A2C
 from agents.dqn import DQN
 from agents.frame_replay import FrameReplayBuffer
 from envs import CatchEnv, make_vec_env
@@ -184,3 +186,27 @@ def test_catch_resume_continues_exactly(tmp_path):
     for a, b in zip(second.agent.q_net.get_weights(), straight.agent.q_net.get_weights(),
                     strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_cnn_runs_every_rainbow_flag_and_a2c_on_uint8_pixels(tmp_path):
+    rainbow = dict(dueling=True, noisy=True, distributional=True, n_atoms=11, v_min=-1.0,
+                   v_max=1.0, n_step=3, prioritized=True, exploration_rate=0.0)
+    trainer = catch_trainer(tmp_path / "dqn", 120, n_envs=2, learning_starts=60,
+                            train_freq=4, **rainbow)
+    agent = trainer.agent
+    obs = trainer.env.reset(seed=0)[0]
+    assert obs.dtype == np.uint8
+    keras_q = (tf.nn.softmax(agent.q_net(obs)).numpy() * agent.support.numpy()).sum(-1)
+    np.testing.assert_allclose(agent.q_values(obs), keras_q, rtol=1e-4, atol=1e-5)
+    trainer.train()
+    trainer.writer.close()
+    assert int(agent.optimizer.iterations) > 0
+    assert np.isfinite(read_scalars(str(tmp_path / "dqn"))["train/loss"][-1][1])
+
+    env = make_vec_env("Catch-v0", 2, seed=0)
+    a2c = A2C(env.single_observation_space, env.single_action_space, n_steps=5, seed=0)
+    assert a2c.policy == "cnn"
+    trainer = Trainer(a2c, env, total_steps=40, log_dir=str(tmp_path / "a2c"), progress=False)
+    trainer.train()
+    trainer.writer.close()
+    assert a2c.rollout["obs"].dtype == np.uint8 and int(a2c.optimizer.iterations) == 4
