@@ -165,18 +165,18 @@ def test_dqn_with_the_nature_cnn_solves_catch(tmp_path):
 
 
 def test_catch_resume_continues_exactly(tmp_path):
-    """Stop at 300 env steps, resume in a fresh process state: the same curves and weights
+    """Stop at 200 env steps, resume in a fresh process state: the same curves and weights
     as the uninterrupted run (exact env state, replay, RNGs, optimizer)."""
-    fast = dict(learning_starts=100, train_freq=2, exploration_rate=LinearDecay(1.0, 300, 0.1),
-                n_step=3, prioritized=True, per_beta=LinearDecay(0.4, 600, 1.0))  # not of
-    # total_steps, which the first part (300) gives its Trainer
-    straight = catch_trainer(tmp_path / "straight", 600, n_envs=2, **fast)
+    fast = dict(learning_starts=60, train_freq=2, exploration_rate=LinearDecay(1.0, 200, 0.1),
+                n_step=3, prioritized=True, per_beta=LinearDecay(0.4, 400, 1.0))  # not of
+    # total_steps, which the first part (200) gives its Trainer
+    straight = catch_trainer(tmp_path / "straight", 400, n_envs=2, **fast)
     straight.train()
     straight.writer.close()
-    first = catch_trainer(tmp_path / "resumed", 300, n_envs=2, **fast)
+    first = catch_trainer(tmp_path / "resumed", 200, n_envs=2, **fast)
     first.train()
     first.writer.close()
-    second = catch_trainer(tmp_path / "resumed", 600, n_envs=2, **fast)
+    second = catch_trainer(tmp_path / "resumed", 400, n_envs=2, **fast)
     second.restore()
     second.train()
     second.writer.close()
