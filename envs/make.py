@@ -10,8 +10,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
-from gymnasium.wrappers import RecordEpisodeStatistics
+from gymnasium.wrappers import FrameStackObservation, RecordEpisodeStatistics
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VecRecordEpisodeStatistics
+
+from envs.atari import is_atari_id
+from envs.atari import register as register_atari
 
 
 class EnvError(ValueError):
@@ -19,7 +22,13 @@ class EnvError(ValueError):
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise EnvError unless ``env_id`` is registered; ``module:Id`` imports ``module`` first."""
+    """Raise EnvError unless ``env_id`` is registered; ``module:Id`` imports ``module`` first;
+    Atari ids register ale-py's games (EnvError naming the ``atari`` extra if missing)."""
+    if is_atari_id(env_id):
+        try:
+            register_atari()
+        except ImportError as e:
+            raise EnvError(str(e)) from None
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         try:
@@ -83,21 +92,33 @@ def require_discrete(env_or_space: Any, algo: str = "DQN") -> int:
     return int(space.n)
 
 
-def _make(env_id: str, **kwargs: Any) -> gym.Env:
+def _make(env_id: str, training: bool = True, **kwargs: Any) -> gym.Env:
     try:
+        if is_atari_id(env_id):
+            from envs.atari import make_atari
+
+            return make_atari(env_id, training=training, **kwargs)
+        if kwargs.get("sticky_actions") is not None:
+            raise EnvError(f"sticky actions are for Atari games, not {env_id!r}")
+        kwargs.pop("sticky_actions", None)
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         raise EnvError(f"environment {env_id!r} needs an extra package: {e}") from e
 
 
-def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
+def make_env(env_id: str, seed: int | None = None, training: bool = True,
+             **kwargs: Any) -> gym.Env:
     """``gym.make`` plus ``RecordEpisodeStatistics``, seeded when ``seed`` is given.
+    Atari ids get the DQN preprocessing of :func:`envs.atari.make_atari` (``training``: with
+    the training-only wrappers; ``sticky_actions``), episode statistics of whole games.
 
     The env comes back already reset with ``seed`` and its action space seeded, so a plain
     ``env.reset()`` continues a reproducible stream; ``env.reset(seed=seed)`` starts it over.
     """
     check_env_id(env_id)
-    env = RecordEpisodeStatistics(_make(env_id, **kwargs))
+    env = _make(env_id, training, **kwargs)
+    if not is_atari_id(env_id):
+        env = RecordEpisodeStatistics(env)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)
@@ -105,29 +126,41 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
 
 
 def make_vec_env(
-    env_id: str, n_envs: int = 1, seed: int | None = None, **kwargs: Any
+    env_id: str, n_envs: int = 1, seed: int | None = None, training: bool = True,
+    **kwargs: Any
 ) -> gym.vector.VectorEnv:
     """A ``SyncVectorEnv`` of ``n_envs`` copies in SAME_STEP autoreset mode, with episode stats.
 
     Seeding works as in :func:`make_env`: sub-env ``i`` is reset with ``seed + i`` and its action
     space seeded with ``seed + i``. The caller starts with ``env.reset(seed=seed)`` (identical
     streams) or ``env.reset()`` (continues them); both are reproducible. Read transitions with
-    :func:`final_observations` and :func:`finished_episodes`.
+    :func:`final_observations` and :func:`finished_episodes`. Atari ids: see
+    :func:`make_env`; each sub-env records its whole games' statistics itself.
     """
     check_env_id(env_id)
     if n_envs < 1:
         raise EnvError(f"n_envs must be at least 1, got {n_envs}")
     vec = SyncVectorEnv(
-        [lambda: _make(env_id, **kwargs) for _ in range(n_envs)],
+        [lambda: _make(env_id, training, **kwargs) for _ in range(n_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
-    env = VecRecordEpisodeStatistics(vec)
+    env = vec if is_atari_id(env_id) else VecRecordEpisodeStatistics(vec)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)
         for i, sub in enumerate(vec.envs):
             sub.action_space.seed(seed + i)
     return env
+
+
+def frame_stack_size(env: gym.vector.VectorEnv) -> int:
+    """Frames stacked by a ``FrameStackObservation`` in the sub-envs (1 if none)."""
+    layer = env.unwrapped.envs[0] if hasattr(env.unwrapped, "envs") else env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, FrameStackObservation):
+            return int(layer.stack_size)
+        layer = layer.env
+    return 1
 
 
 def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
@@ -147,7 +180,11 @@ def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> n
 
 
 def finished_episodes(infos: dict) -> list[tuple[float, int]]:
-    """(return, length) of each episode that ended on this step, in sub-env order."""
+    """(return, length) of each episode that ended on this step, in sub-env order: from the
+    vector env's statistics, or else each sub-env's own (Atari: whole games, real scores),
+    which SAME_STEP autoreset moves to ``infos["final_info"]``."""
+    if "_episode" not in infos:
+        infos = infos.get("final_info", {})
     mask = infos.get("_episode")
     if mask is None:
         return []

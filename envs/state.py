@@ -13,13 +13,17 @@ per-step output buffers (``_env_obs``, ``_observations``, ``_previous_data``) an
 containers such as FrozenLake's transition table ``P`` (constant configuration). Saved but not
 restored: ``episode_start_time(s)``, ``time.perf_counter()`` readings of the saving process.
 
-Exact resume covers pure-Python envs: classic control, toy text, ``Chain-v0``. Envs holding
-opaque objects (MuJoCo ``MjData``, Box2D worlds, pygame surfaces, arrays inside containers) fail
-:func:`supports_exact_state`; the trainer then warns and resumes with freshly reset episodes.
+Exact resume covers pure-Python envs: classic control, toy text, ``Chain-v0``, ``Catch-v0``, and
+Atari: an ALE interface is saved through its own serialisation (``cloneState(include_rng=True)``,
+base64 in JSON) and restored with ``restoreState``; lists and deques of arrays (the frame stack,
+the max-pool buffer) as JSON lists. Envs holding other opaque objects (MuJoCo ``MjData``, Box2D
+worlds, pygame surfaces, nested containers) fail :func:`supports_exact_state`; the trainer then
+warns and resumes with freshly reset episodes.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import deque
 from collections.abc import Iterator
@@ -102,6 +106,13 @@ def _encode(value: Any) -> np.ndarray | None:
         return _json(str(value) if isinstance(value, str) else value)
     if isinstance(value, np.random.Generator):
         return _json({"generator": value.bit_generator.state})
+    if hasattr(value, "cloneState") and hasattr(value, "restoreState"):  # ALE, with its RNG
+        state = value.cloneState(include_rng=True).serialize()
+        return _json({"ale_state": base64.b64encode(state).decode()})
+    if isinstance(value, (list, deque)) and value and all(
+            isinstance(x, np.ndarray) and x.dtype.kind in "biuf" for x in value):
+        arrays = {"arrays": [x.tolist() for x in value], "dtype": str(value[0].dtype)}
+        return _json({**arrays, "maxlen": value.maxlen} if isinstance(value, deque) else arrays)
     if isinstance(value, (tuple, list, deque)) and all(
             isinstance(x, (int, float, np.number, np.bool_)) for x in value):
         return _json({"deque": list(value), "maxlen": value.maxlen} if isinstance(value, deque)
@@ -120,6 +131,16 @@ def _decode(arr: np.ndarray, current: Any) -> Any:
     value = json.loads(arr.item())
     if not isinstance(value, dict):
         return value
+    if "ale_state" in value:
+        import ale_py
+
+        state = ale_py.ALEState(base64.b64decode(value["ale_state"]))
+        if current is not None:
+            current.restoreState(state)
+        return current
+    if "arrays" in value:
+        arrays = [np.array(x, value["dtype"]) for x in value["arrays"]]
+        return deque(arrays, value["maxlen"]) if "maxlen" in value else arrays
     if "deque" in value or "tuple" in value:
         return deque(value["deque"], value["maxlen"]) if "deque" in value else tuple(value["tuple"])
     name = value["generator"].get("bit_generator")
@@ -179,6 +200,8 @@ def set_env_state(env: VectorEnv, state: dict[str, np.ndarray]) -> None:
 
 def _opaque(value: Any) -> bool:
     """True for a value that may hold state that :func:`get_env_state` cannot store."""
+    if isinstance(value, (list, deque)) and value and _encode(value) is not None:
+        return False
     if isinstance(value, dict):
         return any(_opaque(v) for v in value.values())
     if isinstance(value, (tuple, list, deque)):

@@ -113,6 +113,12 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
     g.add_argument("--progress-every", type=positive_float, default=10.0, metavar="SECONDS",
                    help="where stderr is not a terminal (CI, nohup), a plain status line every "
                         "SECONDS instead of the bar (default: %(default)s)")
+    g.add_argument("--policy", choices=("auto", "cnn", "mlp"), default="auto",
+                   help="network trunk: the Nature CNN or an MLP; auto: the CNN for uint8 "
+                        "image observations (Atari, Catch-v0) (default: %(default)s)")
+    g.add_argument("--sticky-actions", type=unit_interval, default=None, metavar="P",
+                   help="Atari only: ALE's repeat_action_probability (default: the id's own, "
+                        "0.25 for ALE/*-v5, 0 for *NoFrameskip-v4)")
     g.add_argument("--list-presets", action="store_true",
                    help="list the tuned per-env presets (hyperparams/ALGO.toml) and exit; the "
                         "preset of --env replaces the defaults shown here, and every flag given "
@@ -353,10 +359,20 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
             probe = gymnasium.make(args.env)
             try:
                 require_discrete(probe, algo.upper())
+                space = probe.observation_space
             finally:
                 probe.close()
+            image = space.dtype == "uint8" and len(space.shape) in (2, 3)
+            if getattr(args, "policy", "auto") == "cnn" and not image:
+                fail(f"--policy cnn needs image observations (uint8 pixels), but {args.env} "
+                     f"has {space}; use --policy mlp or auto")
     except EnvError as e:
         fail(str(e))
+    from envs.atari import is_atari_id
+
+    if getattr(args, "sticky_actions", None) is not None and not is_atari_id(args.env):
+        fail(f"--sticky-actions is for Atari games (ALE/<Game>-v5, <Game>NoFrameskip-v4), "
+             f"not {args.env}")
     if args.resume:
         _saved_config(args.logdir, algo)
         _checkpoint_steps(args.logdir)

@@ -27,8 +27,9 @@ def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str, *
     input (a corrupt checkpoint included), 130 interrupted by Ctrl-C after saving a
     checkpoint.
     """
-    env = make_vec_env(args.env, args.n_envs, seed=args.seed)
-    eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000)
+    sticky = dict(sticky_actions=args.sticky_actions) if args.sticky_actions is not None else {}
+    env = make_vec_env(args.env, args.n_envs, seed=args.seed, **sticky)
+    eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000, training=False, **sticky)
     agent = make_agent(args, env, cli.make_schedule_from_args(args))
     trainer = make_trainer(
         agent, env, total_steps=args.total_steps, log_dir=args.logdir, lr_clock=args.lr_clock,
