@@ -18,6 +18,7 @@ from envs import (
     get_env_state,
     set_env_state,
     supports_exact_state,
+    sync_normalization,
 )
 from rlharness import faults
 from rlharness.agent import Agent
@@ -217,6 +218,7 @@ class Trainer:
         if self.eval_env is None or self.eval_episodes <= 0:
             return None
         returns: list[float] = []
+        sync_normalization(self.env, self.eval_env)  # the training statistics, frozen
         obs, _ = self.eval_env.reset(seed=self.seed + 10_000 + self.global_step.env_steps)
         while len(returns) < self.eval_episodes:
             obs, _, terminated, truncated, infos = self.eval_env.step(
