@@ -91,7 +91,8 @@ def _check(args: argparse.Namespace) -> None:
                  "2e-9 .. 7.4); use e.g. 0 (std 1)")
 
 
-def make_agent(args: argparse.Namespace, env, schedule):
+def make_agent(args: argparse.Namespace, env, schedule, **overrides):
+    """The PPO the flags describe; ``overrides``: more PPO arguments (tests: jit_compile)."""
     from agents.ppo import PPO
 
     return PPO(
@@ -103,7 +104,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
         max_grad_norm=args.max_grad_norm, target_kl=args.target_kl,
         normalize_advantage=args.normalize_advantage, hidden_sizes=args.hidden_sizes,
         shared=args.shared, log_std_init=args.log_std_init, update_mode=args.update_mode,
-        seed=args.seed,
+        seed=args.seed, **overrides,
     )
 
 
