@@ -154,7 +154,7 @@ class A2C(Agent):
 
     def train_round(self, obs, actions, rewards, next_obs, terminated, truncated):
         """One gradient step on a whole rollout (the shared A2C update of the three modes)."""
-        n_steps, n_envs = actions.shape
+        n_steps, n_envs = rewards.shape
         flat_obs = tf.reshape(obs, (n_steps * n_envs, -1))
         _, next_values = self.net(tf.reshape(next_obs, (n_steps * n_envs, -1)))
         next_values = tf.reshape(next_values, (n_steps, n_envs))
