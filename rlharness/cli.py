@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from rlharness import _validate as v
+from rlharness import presets
 
 SCHEDULES = ("constant", "exponential", "step", "inverse-time", "polynomial", "cosine", "piecewise")
 UPDATE_MODES = ("fit", "train_on_batch", "tf_function")
@@ -109,6 +110,10 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                    help="how each training round runs: one model.fit(epochs=1), one "
                         "train_on_batch, or one compiled tf.function (default: %(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--list-presets", action="store_true",
+                   help="list the tuned per-env presets (hyperparams/ALGO.toml) and exit; the "
+                        "preset of --env replaces the defaults shown here, and every flag given "
+                        "overrides it")
 
 
 def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_steps: int,
@@ -225,8 +230,19 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
     With ``--resume`` the flags not given take the run's saved values; a given flag that
     contradicts them is an error naming it, unless it is one of :data:`RESUMABLE`.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.list_presets:
+        try:
+            print(presets.describe(parser, algo))
+        except presets.PresetError as e:
+            fail(str(e))
+        sys.exit(0)
+    if not args.resume:
+        args = _with_preset(parser, argv, args, algo)
+    del args.list_presets
     if args.resume:
+        args.preset = ""  # a run's config.json holds its resolved flags, preset included
         given = _given_flags(parser, argv)
         saved = _saved_config(args.logdir, algo)
         clashes = [k for k in sorted(given - RESUMABLE)
@@ -249,6 +265,23 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
     if check is not None:
         check(args)
     make_run_dir(args.logdir)  # last: a refused command leaves no directory behind
+    return args
+
+
+def _with_preset(parser: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace,
+                 algo: str) -> argparse.Namespace:
+    """``args`` with the preset of ``args.env`` under the flags given; ``args.preset`` names
+    the preset used ("" for none: the script's defaults, tuned for its default env)."""
+    try:
+        table = presets.load(algo).get(args.env)
+        if table is None:
+            args.preset = ""
+            return args
+        before = presets.as_argv(parser, table, f"{presets.path(algo)} [{args.env}]")
+    except presets.PresetError as e:
+        fail(str(e))
+    args = parser.parse_args(before + argv)
+    args.preset = args.env
     return args
 
 

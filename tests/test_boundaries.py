@@ -132,7 +132,7 @@ SCRIPTS = {
     ),
 }
 #: Flags that take no boundary values: a path, a name, or an action.
-NOT_WALKED = {"-h", "--logdir", "--resume", "--env", "--no-progress"}
+NOT_WALKED = {"-h", "--logdir", "--resume", "--env", "--no-progress", "--list-presets"}
 
 
 def _flag(action: argparse.Action) -> str:

@@ -9,17 +9,21 @@ from agents.sumtree import SumTree
 from envs import final_observations, make_vec_env
 
 
-@pytest.mark.parametrize("capacity, fanout", [(1000, 4), (5000, 32), (7, 2)])
-def test_sum_tree_finds_the_brute_force_leaf_and_samples_in_proportion(capacity, fanout):
+@pytest.mark.parametrize("capacity, fanout, top", [(1000, 4, 4), (5000, 32, 32), (7, 2, 1),
+                                                   (5000, 32, 1024), (100, 8, 1024)])
+def test_sum_tree_finds_the_brute_force_leaf_and_samples_in_proportion(capacity, fanout, top):
     rng = np.random.default_rng(0)
     p = rng.random(capacity) ** 3
     p[rng.random(capacity) < 0.2] = 0.0  # leaves that must never be drawn
-    tree = SumTree(capacity, fanout)
+    tree = SumTree(capacity, fanout, top)
     tree.update(np.arange(capacity), p)
     assert tree.total == pytest.approx(p.sum(), rel=1e-12)
     # the leaf of a prefix mass, against np.searchsorted on the cumulative sums
     mass = rng.random(5000) * p.sum()
-    np.testing.assert_array_equal(tree.find(mass), np.searchsorted(np.cumsum(p), mass, "right"))
+    want = np.searchsorted(np.cumsum(p), mass, "right")
+    np.testing.assert_array_equal(tree.find(mass), want)  # a round's many rows: cumsum
+    np.testing.assert_array_equal(tree.find(mass[:64]), want[:64])  # a minibatch: matmul
+    assert p[tree.find(np.full(8, np.nextafter(p.sum(), 0)))].min() > 0  # the very end
     # frequencies of stratified minibatches: chi-square against p / sum(p)
     draws = tree.sample(64, rng, n_batches=4000).reshape(-1)
     counts = np.bincount(draws, minlength=capacity)
@@ -29,9 +33,19 @@ def test_sum_tree_finds_the_brute_force_leaf_and_samples_in_proportion(capacity,
     assert stats.chisquare(counts[keep], expected).pvalue > 1e-3
 
 
+def test_sum_tree_draws_past_a_sum_by_rounding_land_on_the_last_non_zero_leaf():
+    tree = SumTree(8, fanout=4, top=1)  # leaves of 8, 2 inner nodes, a root
+    tree.update(np.arange(8), np.array([1.0, 1, 0, 0, 1, 0, 0, 0]))
+    total = tree.total
+    assert tree.find(np.array([np.nextafter(total, 0), total, total * 2]))[0] == 4
+    # a top-level sum a hair above its children's (rounding): every row is "late"
+    inflated = np.array([0.0, total * (1 + 1e-9)])
+    np.testing.assert_array_equal(tree.find(np.full(3, total * (1 + 1e-10)), inflated), [4] * 3)
+
+
 def test_sum_tree_batch_updates_recompute_every_ancestor():
     rng = np.random.default_rng(1)
-    tree = SumTree(100, fanout=3)
+    tree = SumTree(100, fanout=3, top=3)
     tree.update(np.arange(100), np.ones(100))
     tree.update(np.array([5, 7, 5, 99]), np.array([2.0, 3.0, 4.0, 0.5]))  # repeated 5: last wins
     want = np.ones(100)
