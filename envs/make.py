@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -86,7 +87,30 @@ def require_discrete_or_box(env_or_space: Any, algo: str = "A2C") -> gym.Space:
     )
 
 
+def _route_mujoco_warnings(env_id: str) -> None:
+    """MuJoCo prints its warnings to stderr and appends them to ``MUJOCO_LOG.TXT`` in the working
+    directory; MuJoCo 4 warns at every model load that gymnasium 1.4's XML files use the
+    deprecated ``settotalmass``. Route MuJoCo's warnings to Python's ``warnings`` (shown once),
+    without that one. Only for MuJoCo envs: mujoco is imported only where a feature needs it."""
+    spec = gym.registry.get(env_id)
+    entry = spec.entry_point if spec is not None else None
+    if not (isinstance(entry, str) and entry.startswith("gymnasium.envs.mujoco")):
+        return
+    try:
+        import mujoco
+    except ImportError:
+        return  # gym.make says which extra to install
+
+    def warn(message: str) -> None:
+        if "settotalmass" not in message:
+            warnings.warn(f"MuJoCo: {message.strip()}", RuntimeWarning, stacklevel=2)
+
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(warn)
+
+
 def _make(env_id: str, **kwargs: Any) -> gym.Env:
+    _route_mujoco_warnings(env_id)
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
