@@ -127,16 +127,16 @@ PENDULUM = ["--env", "Pendulum-v1", "--n-envs", "2", "--n-steps", "64", "--batch
 
 
 def test_pendulum_logs_every_tag_and_normalization_resumes_exactly(tmp_path):
-    run_ppo("--logdir", str(tmp_path / "straight"), *PENDULUM, "--total-steps", "1000")
+    run_ppo("--logdir", str(tmp_path / "straight"), *PENDULUM, "--total-steps", "600")
     straight = read_scalars(str(tmp_path / "straight"))
     assert PENDULUM_TAGS <= set(straight), PENDULUM_TAGS - set(straight)
     lr = [v for _, v in straight["train/learning_rate"]]
     clip = [v for _, v in straight["train/clip_range"]]
     assert lr[0] > lr[-1] > 0 and clip[0] > clip[-1] >= 0.1  # both annealed on env steps
-    # stop mid-rollout (at 500 env steps = 250 vector steps: 3 rounds + 58 steps), resume
+    # stop mid-rollout (at 300 env steps = 150 vector steps: 2 rounds + 22 steps), resume
     stopped = str(tmp_path / "stopped")
-    run_ppo("--logdir", stopped, *PENDULUM, "--total-steps", "500")
-    run_ppo("--logdir", stopped, "--resume", "--total-steps", "1000")
+    run_ppo("--logdir", stopped, *PENDULUM, "--total-steps", "300")
+    run_ppo("--logdir", stopped, "--resume", "--total-steps", "600")
     resumed = read_scalars(stopped)
     for tag in sorted(PENDULUM_TAGS - {"eval/mean_return"}):
         assert resumed[tag] == straight[tag], tag  # exactly: the statistics came back
