@@ -14,6 +14,8 @@ from envs.make import (
     make_env,
     make_vec_env,
     require_discrete,
+    require_discrete_or_box,
+    sync_normalization,
 )
 from envs.state import EnvStateError, get_env_state, set_env_state, supports_exact_state
 
@@ -30,6 +32,8 @@ __all__ = [
     "make_env",
     "make_vec_env",
     "require_discrete",
+    "require_discrete_or_box",
+    "sync_normalization",
     "set_env_state",
     "supports_exact_state",
 ]

@@ -230,10 +230,11 @@ RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
-          discrete: bool = True, check=None) -> argparse.Namespace:
+          discrete: bool = True, box: bool = False, check=None) -> argparse.Namespace:
     """Parse and check everything that can be checked without TensorFlow; ``check(args)``
     adds the script's own cross-flag checks (calling :func:`fail`). The run directory is
-    made last, so a refused command leaves nothing behind.
+    made last, so a refused command leaves nothing behind. ``discrete``: the env must have
+    Discrete actions; ``box``: Discrete or Box actions.
 
     With ``--resume`` the flags not given take the run's saved values; a given flag that
     contradicts them is an error naming it, unless it is one of :data:`RESUMABLE`.
@@ -268,7 +269,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
         if args.total_steps < done:
             fail(f"--total-steps {args.total_steps} is below the {done} env steps the run "
                  "already has; --total-steps is the run's total")
-    validate_run_args(args, algo=algo, discrete=discrete)
+    validate_run_args(args, algo=algo, discrete=discrete, box=box)
     validate_lr_args(args)
     if check is not None:
         check(args)
@@ -347,18 +348,20 @@ def save_config(args: argparse.Namespace, algo: str) -> None:
         faults.replace_atomically(config_path(args.logdir), data)
 
 
-def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True) -> None:
-    """Check the env and the run directory; fills in a default ``--logdir``."""
-    from envs import EnvError, check_env_id, require_discrete
+def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True,
+                      box: bool = False) -> None:
+    """Check the env (its action space, see :func:`parse`) and the run directory; fills in
+    a default ``--logdir``."""
+    from envs import EnvError, check_env_id, require_discrete, require_discrete_or_box
 
     try:
         check_env_id(args.env)
-        if discrete:
+        if discrete or box:
             import gymnasium
 
             probe = gymnasium.make(args.env)
             try:
-                require_discrete(probe, algo.upper())
+                (require_discrete_or_box if box else require_discrete)(probe, algo.upper())
                 space = probe.observation_space
             finally:
                 probe.close()

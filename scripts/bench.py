@@ -1,5 +1,6 @@
 """Benchmark rlharness's DQN on this machine: update modes, acting, lr control and logging
-costs, and end-to-end CartPole-v1 training against Stable-Baselines3, all in one run.
+costs, and end-to-end CartPole-v1 training against Stable-Baselines3, all in one run; PPO's
+costs with --only ppo.
 
     python scripts/bench.py                # full run, several minutes: use a quiet machine
     python scripts/bench.py --quick        # smoke run (noisy, small sizes)
@@ -38,9 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end training runs")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="end-to-end runs per mode, seeds 0..N-1 (default: %(default)s)")
-    p.add_argument("--only", choices=("core", "rainbow"), default=None,
-                   help="only sections 1-4 (update modes, acting, lr, end to end) or only "
-                        "5-7 (Rainbow components, PER, end to end plain vs --rainbow)")
+    p.add_argument("--only", choices=("core", "rainbow", "ppo"), default=None,
+                   help="only sections 1-4 (update modes, acting, lr, end to end), only "
+                        "5-7 (Rainbow components, PER, end to end plain vs --rainbow), or only "
+                        "10 (PPO on CartPole-v1 with 8 envs: where the time goes, vs SB3)")
     p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
                    help="update modes to time (default: all)")
     p.add_argument("--sweep", action="store_true",
@@ -626,6 +628,93 @@ def bench_pixels(sizes: Sizes, steps: int) -> None:
           ["run", "env steps/s", "notes"], rows)
 
 
+# -- 10. PPO -----------------------------------------------------------------------------
+SB3_PPO_SCRIPT = """
+import sys, time, torch
+torch.set_num_threads(1)
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+steps, seed = int(sys.argv[1]), int(sys.argv[2])
+lin = lambda x: (lambda progress: progress * x)
+env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
+start = time.perf_counter()
+PPO("MlpPolicy", env, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98, gae_lambda=0.8,
+    ent_coef=0.0, learning_rate=lin(1e-3), clip_range=lin(0.2), seed=seed, device="cpu",
+    verbose=0).learn(steps)
+print(f"learn seconds {time.perf_counter() - start:.2f}")
+"""
+
+
+def bench_ppo(sizes: Sizes, steps: int) -> None:
+    """Where a PPO run's time goes (train_ppo.py's CartPole-v1 defaults, 8 envs): the
+    Trainer loop's parts timed one by one over whole rollouts, then whole training runs
+    (ours, and SB3's PPO with the same settings if installed)."""
+    from agents.ppo import PPO
+    from envs import final_observations
+    from rlharness.schedules import LinearDecay
+
+    env = make_vec_env("CartPole-v1", 8, seed=0)
+    agent = PPO(env.single_observation_space, env.single_action_space,
+                learning_rate=LinearDecay(1e-3, 100_000, 0.0), n_steps=32, batch_size=256,
+                n_epochs=20, gamma=0.98, gae_lambda=0.8, clip_range=0.2,
+                jit_compile=sizes.jit_compile, seed=0)
+    agent.bind(GlobalStep(), 100_000)
+    parts = dict.fromkeys(("env.step (8 sub-envs)", "agent.act", "agent.observe",
+                           "agent.update (compiled round: 20 epochs x 1 minibatch of 256)"), 0.0)
+    names = list(parts)
+    obs, _ = env.reset(seed=0)
+    rounds = 1 + sizes.warmup + sizes.rounds
+    for r in range(rounds):
+        if r == 1 + sizes.warmup:  # the first round traces and compiles; warm-up rounds
+            parts = dict.fromkeys(parts, 0.0)
+        for _ in range(32):
+            t0 = time.perf_counter()
+            actions = agent.act(obs)
+            t1 = time.perf_counter()
+            next_obs, rewards, terminated, truncated, infos = env.step(actions)
+            real_next = final_observations(next_obs, infos, terminated | truncated)
+            t2 = time.perf_counter()
+            agent.observe(obs, actions, rewards, real_next, terminated, truncated)
+            t3 = time.perf_counter()
+            obs = next_obs
+            parts[names[1]] += t1 - t0
+            parts[names[0]] += t2 - t1
+            parts[names[2]] += t3 - t2
+        t0 = time.perf_counter()
+        agent.global_step.updates += 20
+        agent.update()
+        parts[names[3]] += time.perf_counter() - t0
+    total = sum(parts.values())
+    env_steps = 256 * sizes.rounds
+    table(f"10a. PPO on CartPole-v1, 8 envs x 32 steps per round: where the time goes "
+          f"({sizes.rounds} rounds after {1 + sizes.warmup} untimed)",
+          ["part", "ms per round", "share", "µs per env step"],
+          [[name, f"{1e3 * t / sizes.rounds:.2f}", f"{t / total:.0%}",
+            f"{1e6 * t / env_steps:.1f}"] for name, t in parts.items()]
+          + [["all", f"{1e3 * total / sizes.rounds:.2f}", "100%",
+              f"{1e6 * total / env_steps:.1f} ({env_steps / total:.0f} env steps/s)"]])
+    if not steps:
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_ppo.py"),
+               "--total-steps", str(steps), "--eval-freq", "0", "--checkpoint-every", "0",
+               "--eval-episodes", "20", "--no-progress", "--logdir", os.path.join(tmp, "ppo")]
+        seconds, ret = timed_process(cmd, "train_ppo.py")
+        rows.append(["ours: train_ppo.py (whole process, incl. TF import, XLA compile, "
+                     "final evaluation)", f"{seconds:.1f}", f"{steps / seconds:.0f}",
+                     "-" if ret is None else f"{ret:.1f}"])
+        if importlib.util.find_spec("stable_baselines3") is not None:
+            cmd = [sys.executable, "-c", SB3_PPO_SCRIPT, str(steps), "0"]
+            seconds, _ = timed_process(cmd, "SB3 PPO")
+            rows.append(["SB3 PPO (torch, 1 thread, whole process)", f"{seconds:.1f}",
+                         f"{steps / seconds:.0f}", "-"])
+    table(f"10b. PPO end to end: {steps} env steps of CartPole-v1, 8 envs",
+          ["run", "seconds", "env steps/s", "final eval return (20 greedy episodes)"], rows)
+    if len(rows) == 1:
+        print(f"\n{SB3_MISSING}")
+
+
 # -- main ---------------------------------------------------------------------------------
 def machine() -> str:
     with open("/proc/cpuinfo") as f:
@@ -650,6 +739,11 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.sweep:
         bench_sweep(args.sweep_steps)
+        print(f"\nmachine: {machine()}")
+        print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
+        return 0
+    if args.only == "ppo":
+        bench_ppo(sizes, 0 if args.skip_e2e else (20_000 if args.quick else 100_000))
         print(f"\nmachine: {machine()}")
         print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
         return 0

@@ -1,5 +1,7 @@
 """Train A2C on a gymnasium environment (CartPole-v1 by default), lr decayed by the global step.
 
+Discrete or Box actions (a diagonal Gaussian policy, e.g. --env Pendulum-v1).
+
     python scripts/train_a2c.py                 # then: tensorboard --logdir runs
 """
 
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return cli.parse(build_parser(), argv, algo="a2c", check=_check)
+    return cli.parse(build_parser(), argv, algo="a2c", box=True, check=_check)
 
 
 def _check(args: argparse.Namespace) -> None:
