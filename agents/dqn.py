@@ -253,21 +253,16 @@ class DQN(Agent):
         optimizer step; returns the loss, mean Q and each sample's new PER priority."""
         seed = self._noise_seed()
         next_target = self.target_net(next_obs, seed=None if seed is None else seed + [50, 0])
+        next_online = self.q_net(next_obs, seed=seed) if self.double else next_target
+        next_actions = tf.argmax(expected_q(next_online, self.support), axis=1)
+        discounts = tf.pow(self.gamma, n_steps) * (1.0 - dones)  # γ^k, 0 after a termination
+        if self.distributional:
+            next_probs = tf.gather(tf.nn.softmax(next_target), next_actions, batch_dims=1)
+            target = categorical_projection(next_probs, rewards, discounts, self.support)
+        else:
+            target = rewards + discounts * tf.gather(next_target, next_actions, batch_dims=1)
         with tf.GradientTape() as tape:
-            if self.double:  # one online pass over obs and next_obs (the same noise)
-                online, next_online = tf.split(
-                    self.q_net(tf.concat([obs, next_obs], 0), seed=seed), 2)
-            else:
-                online, next_online = self.q_net(obs, seed=seed), next_target
-            next_actions = tf.argmax(expected_q(next_online, self.support), axis=1)
-            discounts = tf.pow(self.gamma, n_steps) * (1.0 - dones)  # γ^k, 0 after termination
-            if self.distributional:
-                next_probs = tf.gather(tf.nn.softmax(next_target), next_actions, batch_dims=1)
-                target = categorical_projection(next_probs, rewards, discounts, self.support)
-            else:
-                target = rewards + discounts * tf.gather(next_target, next_actions, batch_dims=1)
-            target = tf.stop_gradient(target)
-            out = tf.gather(online, actions, batch_dims=1)
+            out = tf.gather(self.q_net(obs, seed=seed), actions, batch_dims=1)
             if self.distributional:  # cross-entropy to the projected target
                 per_sample = -tf.reduce_sum(target * tf.nn.log_softmax(out), axis=1)
                 q = tf.reduce_sum(tf.nn.softmax(out) * self.support, axis=1)
