@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 ALGORITHMS: dict[str, str] = {
     "dqn": "agents.dqn:DQN",
     "a2c": "agents.a2c:A2C",
+    "ppo": "agents.ppo:PPO",
 }
 
 

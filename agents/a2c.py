@@ -9,6 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agents.distributions import distribution_for
+from agents.networks import NatureCNN, resolve_policy
 from rlharness.agent import Agent, compile_update
 from rlharness.checkpoint import rng_state, set_rng_state
 from rlharness.hyper import Scheduled, scheduled
@@ -36,18 +38,23 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float, gae_l
 
 
 class A2C(Agent):
-    """A2C for a discrete action space, with Stable-Baselines3's hyperparameter names.
+    """A2C for a Discrete or Box action space, with Stable-Baselines3's hyperparameter names.
 
     Every ``n_steps`` vector-env steps (``train_freq``) the rollout of
     ``n_steps x n_envs`` transitions makes ONE gradient step on
     ``loss = policy_loss + vf_coef * value_loss - ent_coef * entropy`` with
     ``policy_loss = -mean(A_t log π(a_t|s_t))``, ``value_loss = mean((A_t + V(s_t) - V_θ(s_t))²)``
     and ``A_t`` from :func:`gae` (computed in-graph with the pre-update values). The policy
-    and value heads share one tanh MLP trunk if ``shared``, else each has its own.
+    and value heads share one tanh MLP trunk if ``shared``, else each has its own. π is
+    categorical for Discrete actions, a diagonal Gaussian with a state-independent log-std
+    (initialised to ``log_std_init``) for Box actions (:mod:`agents.distributions`); Box
+    samples go to the env unclipped (the env clips them, see :func:`envs.make_vec_env`).
     ``learning_rate`` is a float or any schedule (driven by the Trainer's global step);
     ``max_grad_norm`` clips the global gradient norm. ``ent_coef`` is a number or a schedule
     (:mod:`rlharness.hyper`; ``updates`` clock by default), evaluated in-graph. The rollout
     arrays are allocated at the first :meth:`observe`, whose batch size fixes ``n_envs``.
+    ``policy="cnn"`` (``"auto"`` for uint8 images) shares one :class:`NatureCNN` between the
+    heads (Stable-Baselines3's CnnPolicy); the rollout keeps uint8 observations.
     """
 
     def __init__(
@@ -65,20 +72,32 @@ class A2C(Agent):
         hidden_sizes: Sequence[int] = (64, 64),
         shared: bool = False,
         normalize_advantage: bool = False,
+        log_std_init: float = 0.0,
+        policy: str = "auto",
         update_mode: str = "tf_function",
-        jit_compile: bool = True,
+        jit_compile: bool | None = None,
         seed: int = 0,
     ) -> None:
         self.obs_shape = tuple(observation_space.shape)
-        self.n_actions = int(action_space.n)
+        self.obs_dtype = np.uint8 if observation_space.dtype == np.uint8 else np.float32
+        self.policy = resolve_policy(policy, observation_space)
+        self.dist = distribution_for(action_space, type(self).__name__, log_std_init)
         self.n_steps, self.gamma, self.gae_lambda = int(n_steps), gamma, gae_lambda
         self.ent_coef = scheduled(ent_coef, "updates")
         self.vf_coef, self.max_grad_norm = vf_coef, max_grad_norm
         self.normalize_advantage = normalize_advantage
         self.train_freq, self.learning_starts = self.n_steps, 0  # a round per full rollout
         self.rng = np.random.default_rng(seed)
-        self.net, self._policy_layers = policy_value_net(
-            int(np.prod(self.obs_shape)), self.n_actions, hidden_sizes, shared, seed)
+        if self.policy == "cnn":
+            self.net, self._policy_layers = cnn_policy_value_net(self.obs_shape, self.dist, seed)
+            self.net_input = self.obs_shape
+            self._params = tf.function(lambda obs: self.net(obs)[0], reduce_retracing=True)
+        else:
+            self.net, self._policy_layers = policy_value_net(
+                int(np.prod(self.obs_shape)), self.dist, hidden_sizes, shared, seed)
+            self.net_input = (int(np.prod(self.obs_shape)),)
+        if jit_compile is None:  # XLA's CPU convolutions are ~5x slower than TF's own
+            jit_compile = self.policy == "mlp" or bool(tf.config.list_physical_devices("GPU"))
         self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate), epsilon=1e-5)
         self.optimizer.build(self.net.trainable_variables)
         self._update = compile_update(
@@ -86,34 +105,37 @@ class A2C(Agent):
         )
         self.rollout: dict[str, np.ndarray] = {}  # ROLLOUT_FIELDS -> [n_steps, n_envs, ...]
         self.pos = 0  # rollout rows filled
-        self._acting_weights: list[tuple[np.ndarray, np.ndarray]] | None = None  # None: stale
+        self._acting_weights: list[tuple[np.ndarray, ...]] | None = None  # None: stale
 
     # -- acting ---------------------------------------------------------------------------
-    def logits(self, obs: np.ndarray) -> np.ndarray:
-        """Policy logits by a numpy forward pass (µs; ``model.predict`` costs ~50 ms)."""
+    def policy_params(self, obs: np.ndarray) -> np.ndarray:
+        """The distribution's parameters (logits, or ``[μ, log σ]``) by a numpy forward pass
+        (µs; ``model.predict`` costs ~50 ms); the CNN by a compiled graph."""
+        if self.policy == "cnn":
+            return self._params(obs).numpy()
         if self._acting_weights is None:
-            self._acting_weights = [(layer.kernel.numpy(), layer.bias.numpy())
+            self._acting_weights = [tuple(w.numpy() for w in layer.weights)
                                     for layer in self._policy_layers]
         h = np.asarray(obs, np.float32).reshape(len(obs), -1)
-        for w, b in self._acting_weights[:-1]:
+        n_dense = sum(isinstance(layer, keras.layers.Dense) for layer in self._policy_layers)
+        for w, b in self._acting_weights[:n_dense - 1]:
             h = np.tanh(h @ w + b)
-        w, b = self._acting_weights[-1]
-        return h @ w + b
+        w, b = self._acting_weights[n_dense - 1]
+        h = h @ w + b
+        for layer, weights in zip(self._policy_layers[n_dense:], self._acting_weights[n_dense:]):
+            h = layer.numpy(h, *weights)
+        return h
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        """Sample ``a ~ softmax(logits)`` (inverse CDF on the seeded generator); greedy
-        ``argmax`` when ``explore`` is False."""
-        logits = self.logits(obs)
-        if not explore:
-            return logits.argmax(axis=1)
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        cdf = np.cumsum(probs, axis=1)
-        u = self.rng.random((len(cdf), 1)) * cdf[:, -1:]
-        return np.minimum((cdf <= u).sum(axis=1), self.n_actions - 1)
+        """Sample ``a ~ π(·|obs)`` on the seeded generator; the mode (argmax, or the mean)
+        when ``explore`` is False."""
+        params = self.policy_params(obs)
+        return self.dist.sample(params, self.rng) if explore else self.dist.mode(params)
 
     def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
-        """``argmax_a π(a | obs)`` in TensorFlow."""
-        return tf.argmax(self.net(tf.reshape(obs, (tf.shape(obs)[0], -1)))[0], axis=1)
+        """The mode of ``π(·|obs)`` in TensorFlow (argmax, or the mean)."""
+        obs = tf.reshape(obs, (tf.shape(obs)[0], *self.net_input))
+        return self.dist.mode_tf(self.net(obs)[0])
 
     # -- learning -------------------------------------------------------------------------
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
@@ -132,10 +154,10 @@ class A2C(Agent):
     def _allocate(self, n_envs: int) -> None:
         shape = (self.n_steps, n_envs)
         self.rollout = {
-            "obs": np.zeros((*shape, *self.obs_shape), np.float32),
-            "actions": np.zeros(shape, np.int32),
+            "obs": np.zeros((*shape, *self.obs_shape), self.obs_dtype),
+            "actions": np.zeros((*shape, *self.dist.action_shape), self.dist.action_dtype),
             "rewards": np.zeros(shape, np.float32),
-            "next_obs": np.zeros((*shape, *self.obs_shape), np.float32),
+            "next_obs": np.zeros((*shape, *self.obs_shape), self.obs_dtype),
             "terminated": np.zeros(shape, np.float32),
             "truncated": np.zeros(shape, np.float32),
         }
@@ -153,9 +175,9 @@ class A2C(Agent):
 
     def train_round(self, obs, actions, rewards, next_obs, terminated, truncated):
         """One gradient step on a whole rollout (the shared A2C update of the three modes)."""
-        n_steps, n_envs = actions.shape
-        flat_obs = tf.reshape(obs, (n_steps * n_envs, -1))
-        _, next_values = self.net(tf.reshape(next_obs, (n_steps * n_envs, -1)))
+        n_steps, n_envs = rewards.shape
+        flat_obs = tf.reshape(obs, (n_steps * n_envs, *self.net_input))
+        _, next_values = self.net(tf.reshape(next_obs, (n_steps * n_envs, *self.net_input)))
         next_values = tf.reshape(next_values, (n_steps, n_envs))
         with tf.GradientTape() as tape:
             logits, values = self.net(flat_obs)
@@ -168,11 +190,11 @@ class A2C(Agent):
             if self.normalize_advantage:
                 mean, var = tf.nn.moments(advantages, axes=[0])
                 advantages = (advantages - mean) / (tf.sqrt(var) + 1e-8)
-            log_probs = tf.nn.log_softmax(logits)
-            log_prob = tf.gather(log_probs, tf.reshape(actions, (-1,)), batch_dims=1)
+            flat_actions = tf.reshape(actions, (n_steps * n_envs, *self.dist.action_shape))
+            log_prob = self.dist.log_prob(logits, flat_actions)
             policy_loss = -tf.reduce_mean(advantages * log_prob)
             value_loss = tf.reduce_mean(tf.square(returns - values))
-            entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=1))
+            entropy = tf.reduce_mean(self.dist.entropy(logits))
             loss = policy_loss + self.vf_coef * value_loss - self.ent_coef.tensor() * entropy
         variables = self.net.trainable_variables
         grads = tape.gradient(loss, variables)
@@ -186,7 +208,8 @@ class A2C(Agent):
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """``V(obs)`` by the Keras model (for inspection and tests, not the hot path)."""
-        return self.net(np.asarray(obs, np.float32).reshape(len(obs), -1))[1].numpy()[:, 0]
+        obs = np.asarray(obs, self.obs_dtype).reshape(len(obs), *self.net_input)
+        return self.net(obs)[1].numpy()[:, 0]
 
     # -- checkpointing --------------------------------------------------------------------
     def checkpoint_objects(self) -> dict:
@@ -209,10 +232,11 @@ class A2C(Agent):
         self._acting_weights = None
 
 
-def policy_value_net(obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], shared: bool,
-                     seed: int) -> tuple[keras.Model, list[keras.layers.Dense]]:
-    """``obs -> (logits [B, n_actions], value [B, 1])``: tanh MLP(s) with SB3's orthogonal
-    init (gain √2 hidden, 0.01 policy head, 1 value head); also the policy path's layers."""
+def policy_value_net(obs_dim: int, dist, hidden_sizes: Sequence[int], shared: bool,
+                     seed: int) -> tuple[keras.Model, list[keras.layers.Layer]]:
+    """``obs -> (params [B, n], value [B, 1])``: tanh MLP(s) with SB3's orthogonal init (gain
+    √2 hidden, 0.01 policy head, 1 value head), the policy head followed by ``dist.head()``
+    (the Gaussian's log-std); also the policy path's layers."""
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))  # one initializer seed per layer
 
     def dense(units: int, gain: float, activation: str | None = None) -> keras.layers.Dense:
@@ -228,8 +252,25 @@ def policy_value_net(obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], 
         return h
 
     inputs = keras.Input((obs_dim,))
-    pi_trunk, pi_head, v_head = trunk(), dense(n_actions, 0.01), dense(1, 1.0)
+    pi_trunk, pi_head, v_head = trunk(), dense(dist.n_params, 0.01), dense(1, 1.0)
+    extra = dist.head()
     h_pi = apply(pi_trunk, inputs)
     h_v = h_pi if shared else apply(trunk(), inputs)
     name = "shared_actor_critic" if shared else "actor_critic"
-    return keras.Model(inputs, [pi_head(h_pi), v_head(h_v)], name=name), [*pi_trunk, pi_head]
+    outputs = [apply([pi_head, *extra], h_pi), v_head(h_v)]
+    return keras.Model(inputs, outputs, name=name), [*pi_trunk, pi_head, *extra]
+
+
+def cnn_policy_value_net(obs_shape: tuple[int, ...], dist, seed: int) -> tuple[keras.Model, list]:
+    """``uint8 images -> (params, value)`` on one shared :class:`NatureCNN`, heads with
+    orthogonal init (gain 0.01 policy, 1 value), the policy head followed by ``dist.head()``."""
+    inputs = keras.Input(obs_shape, dtype="uint8")
+    features = NatureCNN(name="encoder")(inputs)
+    pi_head = keras.layers.Dense(dist.n_params, kernel_initializer=keras.initializers.Orthogonal(
+        0.01, seed=seed * 1000))
+    v_head = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(
+        1.0, seed=seed * 1000 + 1))
+    params = pi_head(features)
+    for layer in dist.head():
+        params = layer(params)
+    return keras.Model(inputs, [params, v_head(features)], name="cnn_actor_critic"), []

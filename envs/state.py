@@ -13,13 +13,22 @@ per-step output buffers (``_env_obs``, ``_observations``, ``_previous_data``) an
 containers such as FrozenLake's transition table ``P`` (constant configuration). Saved but not
 restored: ``episode_start_time(s)``, ``time.perf_counter()`` readings of the saving process.
 
-Exact resume covers pure-Python envs: classic control, toy text, ``Chain-v0``. Envs holding
-opaque objects (MuJoCo ``MjData``, Box2D worlds, pygame surfaces, arrays inside containers) fail
-:func:`supports_exact_state`; the trainer then warns and resumes with freshly reset episodes.
+Also saved: the running statistics of gymnasium's normalization wrappers (``RunningMeanStd``:
+mean, var, count, exactly), and the simulator state of MuJoCo envs: MuJoCo's whole integration
+state (``mj_getState`` with ``mjSTATE_INTEGRATION``: time, qpos, qvel, act, warm start, controls,
+...) under ``"<layer>/mujoco.state"``; the env's RNG is its ``_np_random``, as for every env.
+
+Exact resume covers pure-Python envs: classic control, toy text, ``Chain-v0``, ``Catch-v0``;
+MuJoCo envs; and Atari: an ALE interface is saved through its own serialisation
+(``cloneState(include_rng=True)``, base64 in JSON) and restored with ``restoreState``; lists and
+deques of arrays (the frame stack, the max-pool buffer) as JSON lists. Envs holding other opaque
+objects (Box2D worlds, pygame surfaces, nested containers) fail :func:`supports_exact_state`; the
+trainer then warns and resumes with freshly reset episodes.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import deque
 from collections.abc import Iterator
@@ -30,6 +39,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import VectorEnv, VectorWrapper
+from gymnasium.wrappers.utils import RunningMeanStd
 
 _SKIP = {"metadata", "_metadata", "spec", "_cached_spec", "render_mode", "_saved_kwargs",
          "_action_space", "_observation_space", "_single_action_space",
@@ -37,6 +47,32 @@ _SKIP = {"metadata", "_metadata", "spec", "_cached_spec", "render_mode", "_saved
 _NOT_RESTORED = {"episode_start_time", "episode_start_times", "__class__"}
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _REFERENCES = (gym.Env, VectorEnv, gym.Space, EnvSpec, Enum, type)
+_MUJOCO = "mujoco.state"  # the pseudo-attribute holding a MuJoCo env's simulator state
+_MUJOCO_OBJECTS = {"model", "data", "mujoco_renderer"}  # replaced by it
+
+
+def _is_mujoco(layer: Any) -> bool:
+    """A gymnasium MuJoCo env (``MujocoEnv``): it holds ``model`` and an ``MjData``."""
+    return type(vars(layer).get("data")).__name__ == "MjData" and "model" in vars(layer)
+
+
+def _mujoco_state(layer: Any) -> np.ndarray:
+    """MuJoCo's integration state of ``layer`` (float64; imports mujoco only for MuJoCo envs)."""
+    import mujoco
+
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(layer.model, spec), np.float64)
+    mujoco.mj_getState(layer.model, layer.data, state, spec)
+    return state
+
+
+def _set_mujoco_state(layer: Any, state: np.ndarray) -> None:
+    """Restore :func:`_mujoco_state`, then recompute the derived quantities (``mj_forward``)."""
+    import mujoco
+
+    mujoco.mj_setState(layer.model, layer.data, np.asarray(state, np.float64),
+                       mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(layer.model, layer.data)
 
 
 class EnvStateError(ValueError):
@@ -56,11 +92,16 @@ def _layers(env: VectorEnv) -> Iterator[tuple[str, Any]]:
 
 
 def _attributes(layer: Any) -> dict[str, Any]:
-    """``vars(layer)``, plus the RNG slots an env only fills on its first reset."""
+    """``vars(layer)``, plus the RNG slots an env only fills on its first reset; a MuJoCo
+    env's simulator objects are replaced by their state."""
     if isinstance(layer, (gym.Wrapper, VectorWrapper)):
         return dict(vars(layer))
     slots = {name: getattr(layer, name, None) for name in ("_np_random", "_np_random_seed")}
-    return {**slots, **vars(layer)}
+    attributes = {**slots, **vars(layer)}
+    if _is_mujoco(layer):
+        attributes = {k: v for k, v in attributes.items() if k not in _MUJOCO_OBJECTS}
+        attributes[_MUJOCO] = _mujoco_state(layer)
+    return attributes
 
 
 def _spaces(name: str, space: gym.Space) -> Iterator[tuple[str, gym.Space]]:
@@ -102,6 +143,17 @@ def _encode(value: Any) -> np.ndarray | None:
         return _json(str(value) if isinstance(value, str) else value)
     if isinstance(value, np.random.Generator):
         return _json({"generator": value.bit_generator.state})
+    if hasattr(value, "cloneState") and hasattr(value, "restoreState"):  # ALE, with its RNG
+        state = value.cloneState(include_rng=True).serialize()
+        return _json({"ale_state": base64.b64encode(state).decode()})
+    if isinstance(value, (list, deque)) and value and all(
+            isinstance(x, np.ndarray) and x.dtype.kind in "biuf" for x in value):
+        arrays = {"arrays": [x.tolist() for x in value], "dtype": str(value[0].dtype)}
+        return _json({**arrays, "maxlen": value.maxlen} if isinstance(value, deque) else arrays)
+    if isinstance(value, RunningMeanStd):
+        return _json({"running_mean_std": {"mean": value.mean, "var": value.var,
+                                           "count": value.count,
+                                           "dtype": np.asarray(value.mean).dtype.str}})
     if isinstance(value, (tuple, list, deque)) and all(
             isinstance(x, (int, float, np.number, np.bool_)) for x in value):
         return _json({"deque": list(value), "maxlen": value.maxlen} if isinstance(value, deque)
@@ -120,8 +172,25 @@ def _decode(arr: np.ndarray, current: Any) -> Any:
     value = json.loads(arr.item())
     if not isinstance(value, dict):
         return value
+    if "ale_state" in value:
+        import ale_py
+
+        state = ale_py.ALEState(base64.b64decode(value["ale_state"]))
+        if current is not None:
+            current.restoreState(state)
+        return current
+    if "arrays" in value:
+        arrays = [np.array(x, value["dtype"]) for x in value["arrays"]]
+        return deque(arrays, value["maxlen"]) if "maxlen" in value else arrays
     if "deque" in value or "tuple" in value:
         return deque(value["deque"], value["maxlen"]) if "deque" in value else tuple(value["tuple"])
+    if "running_mean_std" in value:
+        saved = value["running_mean_std"]
+        rms = RunningMeanStd(shape=np.shape(saved["mean"]), dtype=np.dtype(saved["dtype"]))
+        rms.mean = np.asarray(saved["mean"], saved["dtype"])
+        rms.var = np.asarray(saved["var"], saved["dtype"])
+        rms.count = saved["count"]
+        return rms
     name = value["generator"].get("bit_generator")
     if name not in _BIT_GENERATORS:
         raise ValueError(f"unknown bit generator {name!r}")
@@ -169,7 +238,9 @@ def set_env_state(env: VectorEnv, state: dict[str, np.ndarray]) -> None:
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise EnvStateError(f"env state value {key!r} is malformed: {e}") from e
     for key, holder, name, current in _entries(env):
-        if key in own and name not in _NOT_RESTORED:
+        if name == _MUJOCO:
+            _set_mujoco_state(holder, state[key])
+        elif key in own and name not in _NOT_RESTORED:
             setattr(holder, name, _decode(state[key], current))
     for key in state.keys() - own.keys():  # attributes a fresh env creates on its first reset
         prefix, name = key.rsplit("/", 1)
@@ -179,6 +250,8 @@ def set_env_state(env: VectorEnv, state: dict[str, np.ndarray]) -> None:
 
 def _opaque(value: Any) -> bool:
     """True for a value that may hold state that :func:`get_env_state` cannot store."""
+    if isinstance(value, (list, deque)) and value and _encode(value) is not None:
+        return False
     if isinstance(value, dict):
         return any(_opaque(v) for v in value.values())
     if isinstance(value, (tuple, list, deque)):

@@ -113,6 +113,12 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
     g.add_argument("--progress-every", type=positive_float, default=10.0, metavar="SECONDS",
                    help="where stderr is not a terminal (CI, nohup), a plain status line every "
                         "SECONDS instead of the bar (default: %(default)s)")
+    g.add_argument("--policy", choices=("auto", "cnn", "mlp"), default="auto",
+                   help="network trunk: the Nature CNN or an MLP; auto: the CNN for uint8 "
+                        "image observations (Atari, Catch-v0) (default: %(default)s)")
+    g.add_argument("--sticky-actions", type=unit_interval, default=None, metavar="P",
+                   help="Atari only: ALE's repeat_action_probability (default: the id's own, "
+                        "0.25 for ALE/*-v5, 0 for *NoFrameskip-v4)")
     g.add_argument("--list-presets", action="store_true",
                    help="list the tuned per-env presets (hyperparams/ALGO.toml) and exit; the "
                         "preset of --env replaces the defaults shown here, and every flag given "
@@ -224,10 +230,11 @@ RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
-          discrete: bool = True, check=None) -> argparse.Namespace:
+          discrete: bool = True, box: bool = False, check=None) -> argparse.Namespace:
     """Parse and check everything that can be checked without TensorFlow; ``check(args)``
     adds the script's own cross-flag checks (calling :func:`fail`). The run directory is
-    made last, so a refused command leaves nothing behind.
+    made last, so a refused command leaves nothing behind. ``discrete``: the env must have
+    Discrete actions; ``box``: Discrete or Box actions.
 
     With ``--resume`` the flags not given take the run's saved values; a given flag that
     contradicts them is an error naming it, unless it is one of :data:`RESUMABLE`.
@@ -262,7 +269,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
         if args.total_steps < done:
             fail(f"--total-steps {args.total_steps} is below the {done} env steps the run "
                  "already has; --total-steps is the run's total")
-    validate_run_args(args, algo=algo, discrete=discrete)
+    validate_run_args(args, algo=algo, discrete=discrete, box=box)
     validate_lr_args(args)
     if check is not None:
         check(args)
@@ -341,22 +348,34 @@ def save_config(args: argparse.Namespace, algo: str) -> None:
         faults.replace_atomically(config_path(args.logdir), data)
 
 
-def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True) -> None:
-    """Check the env and the run directory; fills in a default ``--logdir``."""
-    from envs import EnvError, check_env_id, require_discrete
+def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = True,
+                      box: bool = False) -> None:
+    """Check the env (its action space, see :func:`parse`) and the run directory; fills in
+    a default ``--logdir``."""
+    from envs import EnvError, check_env_id, require_discrete, require_discrete_or_box
 
     try:
         check_env_id(args.env)
-        if discrete:
+        if discrete or box:
             import gymnasium
 
             probe = gymnasium.make(args.env)
             try:
-                require_discrete(probe, algo.upper())
+                (require_discrete_or_box if box else require_discrete)(probe, algo.upper())
+                space = probe.observation_space
             finally:
                 probe.close()
+            image = space.dtype == "uint8" and len(space.shape) in (2, 3)
+            if getattr(args, "policy", "auto") == "cnn" and not image:
+                fail(f"--policy cnn needs image observations (uint8 pixels), but {args.env} "
+                     f"has {space}; use --policy mlp or auto")
     except EnvError as e:
         fail(str(e))
+    from envs.atari import is_atari_id
+
+    if getattr(args, "sticky_actions", None) is not None and not is_atari_id(args.env):
+        fail(f"--sticky-actions is for Atari games (ALE/<Game>-v5, <Game>NoFrameskip-v4), "
+             f"not {args.env}")
     if args.resume:
         _saved_config(args.logdir, algo)
         _checkpoint_steps(args.logdir)

@@ -19,6 +19,7 @@ from envs import (
     get_env_state,
     set_env_state,
     supports_exact_state,
+    sync_normalization,
 )
 from rlharness import faults
 from rlharness.agent import Agent
@@ -225,6 +226,7 @@ class Trainer:
         """Mean return of ``eval_episodes`` greedy episodes, logged as eval/mean_return."""
         if self.eval_env is None or self.eval_episodes <= 0:
             return None
+        sync_normalization(self.env, self.eval_env)  # the training statistics, frozen
         returns = greedy_returns(self.agent, self.eval_env, self.eval_episodes,
                                  evaluation_seed(self.seed, self.global_step.env_steps))
         self.last_eval = float(np.mean(returns))

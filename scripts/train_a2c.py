@@ -1,5 +1,7 @@
 """Train A2C on a gymnasium environment (CartPole-v1 by default), lr decayed by the global step.
 
+Discrete or Box actions (a diagonal Gaussian policy, e.g. --env Pendulum-v1).
+
     python scripts/train_a2c.py                 # then: tensorboard --logdir runs
 """
 
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return cli.parse(build_parser(), argv, algo="a2c", check=_check)
+    return cli.parse(build_parser(), argv, algo="a2c", box=True, check=_check)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -65,7 +67,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
-        normalize_advantage=args.normalize_advantage, update_mode=args.update_mode,
+        normalize_advantage=args.normalize_advantage, policy=args.policy,
+        update_mode=args.update_mode,
         seed=args.seed,
     )
 

@@ -66,7 +66,7 @@ def test_a2c_learns_the_chain(tmp_path):
                 n_steps=5, gamma=gamma, hidden_sizes=(32,), seed=0)
     Trainer(agent, env, total_steps=3000, log_dir=str(tmp_path), progress=False).train()
     states = np.eye(5, dtype=np.float32)[:4]  # the non-terminal states 0..3
-    logits = agent.logits(states)
+    logits = agent.policy_params(states)
     p_right = 1 / (1 + np.exp(logits[:, 0] - logits[:, 1]))
     assert (p_right > 0.95).all(), p_right
     np.testing.assert_allclose(agent.value(states), gamma ** (3 - np.arange(4)), atol=0.05)
@@ -78,7 +78,7 @@ def test_numpy_act_path_matches_the_model_and_samples_the_policy(shared):
     assert len(agent.net.trainable_variables) == (8 if shared else 12)
     obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     logits, values = agent.net(obs)
-    np.testing.assert_allclose(agent.logits(obs), logits.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(agent.policy_params(obs), logits.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(agent.act(obs, explore=False), logits.numpy().argmax(1))
     # a policy that picks action 1 with probability 0.8 in every state
     head = agent._policy_layers[-1]
@@ -142,9 +142,9 @@ def test_a_restarted_env_cuts_the_stored_rollout():
 def test_registry_picks_agents_by_name_without_importing_tensorflow():
     assert get_agent_class("a2c") is A2C
     assert get_agent_class("DQN").__name__ == "DQN"
-    assert set(ALGORITHMS) >= {"dqn", "a2c"}
-    with pytest.raises(ValueError, match="unknown algorithm 'ppo'; known: a2c, dqn"):
-        get_agent_class("ppo")
+    assert set(ALGORITHMS) >= {"dqn", "a2c", "ppo"}
+    with pytest.raises(ValueError, match="unknown algorithm 'sac'; known: a2c, dqn, ppo"):
+        get_agent_class("sac")
     code = "import sys, agents; assert 'tensorflow' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr

@@ -40,6 +40,14 @@ def test_rainbow_sections_print_their_tables(capsys):
         assert row in out
 
 
+def test_ppo_section_prints_where_the_time_goes(capsys):
+    bench.bench_ppo(TINY, steps=0)
+    out = capsys.readouterr().out
+    for row in ("### 10a.", "| env.step (8 sub-envs) |", "| agent.update (compiled round",
+                "| all |"):
+        assert row in out
+
+
 def test_parse_return_and_args():
     assert bench.parse_return("dqn on CartPole-v1: eval mean return 143.2 (20 ...") == 143.2
     assert bench.parse_return("nothing") is None

@@ -43,6 +43,7 @@ COMMON = {
     "--warmup-steps": [0, 1, BIG],
     "--boundaries": [[1], [1, 2], [BIG]],
     "--progress-every": [1e-3, 1.0, 3600.0],
+    "--policy": ["auto", "mlp", "auto"],  # cnn: refused on CartPole, run in test_pixels/atari
 }
 #: Per script: its own flags, the base argv of every run, values to run alone.
 SCRIPTS = {
@@ -62,6 +63,7 @@ SCRIPTS = {
             "--max-grad-norm": [1e-9, 1.0, 1e9],
             "--hidden-sizes": [[1], [1, 1], [256, 256]],
             "--double": [True, False],
+            "--save-replay": [True, False],
             "--exploration-rate": ["0", "1", "linear(1.0, end=0.05, steps=64)"],
             "--rainbow": [False, False, True],
             "--dueling": [True, False],
@@ -81,6 +83,7 @@ SCRIPTS = {
         solo=[["--total-steps", "1"], ["--total-steps", "2"], ["--learning-starts", str(BIG)],
               ["--train-freq", str(BIG)], ["--eval-episodes", "0"],
               ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8"]],
+        refused=[["--policy", "cnn"], ["--sticky-actions", "0.5"]],
     ),
     "train_a2c": dict(
         flags={
@@ -99,11 +102,43 @@ SCRIPTS = {
               ["--n-steps", "128"], ["--eval-episodes", "0"],
               ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8",
                "--n-steps", "1"]],
-        refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"]],
+        refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"],
+                 ["--policy", "cnn"], ["--sticky-actions", "0.5"]],
+    ),
+    "train_ppo": dict(
+        flags={
+            "--n-steps": [1, 1, 2],
+            "--batch-size": [1, 1, 32],
+            "--n-epochs": [1, 1, 20],
+            "--gamma": [0.0, 1.0, 0.99],
+            "--gae-lambda": [0.0, 1.0, 0.95],
+            "--clip-range": ["0", "1", "linear(0.2, end=0, steps=64)"],
+            "--clip-range-vf": ["0", "1", "linear(10.0, end=0, steps=32)@env_steps"],
+            "--ent-coef": ["0", "1", "linear(0.01, end=0, steps=64)"],
+            "--vf-coef": [0.0, 1.0, 10.0],
+            "--max-grad-norm": [1e-9, 1.0, 1e9],
+            "--target-kl": [1e-9, 1.0, 1e9],
+            "--normalize-advantage": [True, False],
+            "--hidden-sizes": [[1], [1, 1], [256, 256]],
+            "--shared": [True, False],
+            "--log-std-init": [-20.0, 0.0, 2.0],
+            "--normalize-obs": [True, False],
+            "--normalize-reward": [True, False],
+        },
+        base=["--total-steps", "32", "--n-envs", "2", "--n-steps", "8", "--hidden-sizes", "8",
+              "--batch-size", "8"],
+        solo=[["--total-steps", "1", "--n-steps", "1", "--n-envs", "1", "--batch-size", "1"],
+              ["--eval-episodes", "0"],
+              ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8",
+               "--n-steps", "1", "--batch-size", "2"]],
+        refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"],
+                 ["--batch-size", "257", "--n-steps", "32", "--n-envs", "8"],
+                 ["--log-std-init", "2.5"]],
     ),
 }
 #: Flags that take no boundary values: a path, a name, or an action.
-NOT_WALKED = {"-h", "--logdir", "--resume", "--env", "--no-progress", "--list-presets"}
+NOT_WALKED = {"-h", "--logdir", "--resume", "--env", "--no-progress", "--list-presets",
+              "--sticky-actions"}  # Atari only: refused here (see refused), run in test_atari
 
 
 def _flag(action: argparse.Action) -> str:
