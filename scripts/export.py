@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from envs import make_vec_env
+    from rlharness.agent import Agent
     from rlharness.checkpoint import CheckpointError
     from rlharness.restore import load_agent
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         cli.fail(str(e))
     obs_shape = tuple(env.single_observation_space.shape)
     env.close()
+    if type(agent).greedy_actions is Agent.greedy_actions:
+        cli.fail(f"{run.algo} agents cannot be exported yet: {type(agent).__name__} has no "
+                 "greedy_actions (the greedy policy in TensorFlow ops); add one")
     archive = keras.export.ExportArchive()
     for obj in agent.checkpoint_objects().values():
         if isinstance(obj, keras.layers.Layer):  # the networks (not the optimizer)
