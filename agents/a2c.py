@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents.distributions import distribution_for
+from agents.networks import NatureCNN, resolve_policy
 from rlharness.agent import Agent, compile_update
 from rlharness.checkpoint import rng_state, set_rng_state
 from rlharness.hyper import Scheduled, scheduled
@@ -52,6 +53,8 @@ class A2C(Agent):
     ``max_grad_norm`` clips the global gradient norm. ``ent_coef`` is a number or a schedule
     (:mod:`rlharness.hyper`; ``updates`` clock by default), evaluated in-graph. The rollout
     arrays are allocated at the first :meth:`observe`, whose batch size fixes ``n_envs``.
+    ``policy="cnn"`` (``"auto"`` for uint8 images) shares one :class:`NatureCNN` between the
+    heads (Stable-Baselines3's CnnPolicy); the rollout keeps uint8 observations.
     """
 
     def __init__(
@@ -70,11 +73,14 @@ class A2C(Agent):
         shared: bool = False,
         normalize_advantage: bool = False,
         log_std_init: float = 0.0,
+        policy: str = "auto",
         update_mode: str = "tf_function",
-        jit_compile: bool = True,
+        jit_compile: bool | None = None,
         seed: int = 0,
     ) -> None:
         self.obs_shape = tuple(observation_space.shape)
+        self.obs_dtype = np.uint8 if observation_space.dtype == np.uint8 else np.float32
+        self.policy = resolve_policy(policy, observation_space)
         self.dist = distribution_for(action_space, type(self).__name__, log_std_init)
         self.n_steps, self.gamma, self.gae_lambda = int(n_steps), gamma, gae_lambda
         self.ent_coef = scheduled(ent_coef, "updates")
@@ -82,8 +88,16 @@ class A2C(Agent):
         self.normalize_advantage = normalize_advantage
         self.train_freq, self.learning_starts = self.n_steps, 0  # a round per full rollout
         self.rng = np.random.default_rng(seed)
-        self.net, self._policy_layers = policy_value_net(
-            int(np.prod(self.obs_shape)), self.dist, hidden_sizes, shared, seed)
+        if self.policy == "cnn":
+            self.net, self._policy_layers = cnn_policy_value_net(self.obs_shape, self.dist, seed)
+            self.net_input = self.obs_shape
+            self._params = tf.function(lambda obs: self.net(obs)[0], reduce_retracing=True)
+        else:
+            self.net, self._policy_layers = policy_value_net(
+                int(np.prod(self.obs_shape)), self.dist, hidden_sizes, shared, seed)
+            self.net_input = (int(np.prod(self.obs_shape)),)
+        if jit_compile is None:  # XLA's CPU convolutions are ~5x slower than TF's own
+            jit_compile = self.policy == "mlp" or bool(tf.config.list_physical_devices("GPU"))
         self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate), epsilon=1e-5)
         self.optimizer.build(self.net.trainable_variables)
         self._update = compile_update(
@@ -96,7 +110,9 @@ class A2C(Agent):
     # -- acting ---------------------------------------------------------------------------
     def policy_params(self, obs: np.ndarray) -> np.ndarray:
         """The distribution's parameters (logits, or ``[μ, log σ]``) by a numpy forward pass
-        (µs; ``model.predict`` costs ~50 ms)."""
+        (µs; ``model.predict`` costs ~50 ms); the CNN by a compiled graph."""
+        if self.policy == "cnn":
+            return self._params(obs).numpy()
         if self._acting_weights is None:
             self._acting_weights = [tuple(w.numpy() for w in layer.weights)
                                     for layer in self._policy_layers]
@@ -116,6 +132,11 @@ class A2C(Agent):
         params = self.policy_params(obs)
         return self.dist.sample(params, self.rng) if explore else self.dist.mode(params)
 
+    def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
+        """The mode of ``π(·|obs)`` in TensorFlow (argmax, or the mean)."""
+        obs = tf.reshape(obs, (tf.shape(obs)[0], *self.net_input))
+        return self.dist.mode_tf(self.net(obs)[0])
+
     # -- learning -------------------------------------------------------------------------
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         if not self.rollout:
@@ -133,10 +154,10 @@ class A2C(Agent):
     def _allocate(self, n_envs: int) -> None:
         shape = (self.n_steps, n_envs)
         self.rollout = {
-            "obs": np.zeros((*shape, *self.obs_shape), np.float32),
+            "obs": np.zeros((*shape, *self.obs_shape), self.obs_dtype),
             "actions": np.zeros((*shape, *self.dist.action_shape), self.dist.action_dtype),
             "rewards": np.zeros(shape, np.float32),
-            "next_obs": np.zeros((*shape, *self.obs_shape), np.float32),
+            "next_obs": np.zeros((*shape, *self.obs_shape), self.obs_dtype),
             "terminated": np.zeros(shape, np.float32),
             "truncated": np.zeros(shape, np.float32),
         }
@@ -155,8 +176,8 @@ class A2C(Agent):
     def train_round(self, obs, actions, rewards, next_obs, terminated, truncated):
         """One gradient step on a whole rollout (the shared A2C update of the three modes)."""
         n_steps, n_envs = rewards.shape
-        flat_obs = tf.reshape(obs, (n_steps * n_envs, -1))
-        _, next_values = self.net(tf.reshape(next_obs, (n_steps * n_envs, -1)))
+        flat_obs = tf.reshape(obs, (n_steps * n_envs, *self.net_input))
+        _, next_values = self.net(tf.reshape(next_obs, (n_steps * n_envs, *self.net_input)))
         next_values = tf.reshape(next_values, (n_steps, n_envs))
         with tf.GradientTape() as tape:
             logits, values = self.net(flat_obs)
@@ -187,7 +208,8 @@ class A2C(Agent):
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """``V(obs)`` by the Keras model (for inspection and tests, not the hot path)."""
-        return self.net(np.asarray(obs, np.float32).reshape(len(obs), -1))[1].numpy()[:, 0]
+        obs = np.asarray(obs, self.obs_dtype).reshape(len(obs), *self.net_input)
+        return self.net(obs)[1].numpy()[:, 0]
 
     # -- checkpointing --------------------------------------------------------------------
     def checkpoint_objects(self) -> dict:
@@ -237,3 +259,18 @@ def policy_value_net(obs_dim: int, dist, hidden_sizes: Sequence[int], shared: bo
     name = "shared_actor_critic" if shared else "actor_critic"
     outputs = [apply([pi_head, *extra], h_pi), v_head(h_v)]
     return keras.Model(inputs, outputs, name=name), [*pi_trunk, pi_head, *extra]
+
+
+def cnn_policy_value_net(obs_shape: tuple[int, ...], dist, seed: int) -> tuple[keras.Model, list]:
+    """``uint8 images -> (params, value)`` on one shared :class:`NatureCNN`, heads with
+    orthogonal init (gain 0.01 policy, 1 value), the policy head followed by ``dist.head()``."""
+    inputs = keras.Input(obs_shape, dtype="uint8")
+    features = NatureCNN(name="encoder")(inputs)
+    pi_head = keras.layers.Dense(dist.n_params, kernel_initializer=keras.initializers.Orthogonal(
+        0.01, seed=seed * 1000))
+    v_head = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(
+        1.0, seed=seed * 1000 + 1))
+    params = pi_head(features)
+    for layer in dist.head():
+        params = layer(params)
+    return keras.Model(inputs, [params, v_head(features)], name="cnn_actor_critic"), []

@@ -50,6 +50,10 @@ class Categorical:
         """The greedy action ``argmax_a logits_a``."""
         return logits.argmax(axis=1)
 
+    def mode_tf(self, logits: tf.Tensor) -> tf.Tensor:
+        """:meth:`mode` in TensorFlow (an exported policy)."""
+        return tf.argmax(logits, axis=1)
+
     def head(self) -> list[keras.layers.Layer]:
         """Layers after the policy's linear output (none: the output is the logits)."""
         return []
@@ -95,6 +99,10 @@ class DiagGaussian:
     def mode(self, params: np.ndarray) -> np.ndarray:
         """The greedy action: the mean ``μ``."""
         return self._split(params)[0].reshape(len(params), *self.action_shape)
+
+    def mode_tf(self, params: tf.Tensor) -> tf.Tensor:
+        """:meth:`mode` in TensorFlow (an exported policy; unclipped, as ``mode``)."""
+        return tf.reshape(self._split(params)[0], (-1, *self.action_shape))
 
     def head(self) -> list[keras.layers.Layer]:
         return [LogStd(self.log_std_init)]

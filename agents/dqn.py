@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agents.networks import QNetwork, categorical_projection, expected_q
+from agents.frame_replay import FrameReplayBuffer
+from agents.networks import QNetwork, categorical_projection, expected_q, resolve_policy
 from agents.replay import NStepQueue, PrioritizedReplayBuffer, ReplayBuffer
 from rlharness.agent import Agent, compile_update
 from rlharness.checkpoint import rng_state, set_rng_state
@@ -45,6 +46,11 @@ class DQN(Agent):
     episode ends); ``prioritized`` replay (``per_alpha``, ``per_beta``, ``per_eps``);
     ``noisy`` output layers (noise resampled for every acting step and every minibatch, means
     for greedy acting); ``distributional`` C51 over ``n_atoms`` atoms on ``[v_min, v_max]``.
+
+    Pixels: ``policy`` ``"auto"`` picks the Nature CNN for uint8 image observations (else the
+    MLP of ``hidden_sizes``); image observations go to a :class:`FrameReplayBuffer` (each
+    frame stored once, uint8; ``frame_stack`` is the number of frames stacked along the
+    observation's first axis, 1 if none) that also computes the n-step returns.
     """
 
     def __init__(
@@ -79,11 +85,15 @@ class DQN(Agent):
         v_min: float = 0.0,
         v_max: float = 200.0,
         hidden_sizes: Sequence[int] = (256, 256),
+        policy: str = "auto",
+        frame_stack: int = 1,
+        save_replay: bool = True,
         update_mode: str = "tf_function",
-        jit_compile: bool = True,
+        jit_compile: bool | None = None,
         seed: int = 0,
     ) -> None:
-        obs_dim = int(np.prod(observation_space.shape))
+        obs_shape = tuple(observation_space.shape)
+        self.policy = resolve_policy(policy, observation_space)
         self.n_actions = int(action_space.n)
         self.batch_size, self.gamma = batch_size, gamma
         self.train_freq, self.gradient_steps = train_freq, gradient_steps
@@ -105,21 +115,31 @@ class DQN(Agent):
         self.support = (tf.linspace(float(v_min), float(v_max), n_atoms) if distributional
                         else None)
         self._support_np = None if self.support is None else self.support.numpy()
-        net = dict(dueling=dueling, noisy=noisy, n_atoms=atoms)
-        self.q_net = QNetwork(obs_dim, self.n_actions, hidden_sizes, name="q_net", **net)
-        self.target_net = QNetwork(obs_dim, self.n_actions, hidden_sizes, name="target_net",
+        net = dict(dueling=dueling, noisy=noisy, n_atoms=atoms, policy=self.policy)
+        self.q_net = QNetwork(obs_shape, self.n_actions, hidden_sizes, name="q_net", **net)
+        self.target_net = QNetwork(obs_shape, self.n_actions, hidden_sizes, name="target_net",
                                    **net)
         self.target_net.set_weights(self.q_net.get_weights())
         self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate))
         self.optimizer.build(self.q_net.trainable_variables)
+        self.frame_replay = observation_space.dtype == np.uint8 and len(obs_shape) in (2, 3)
+        if self.frame_replay:
+            self.buffer = FrameReplayBuffer(buffer_size, obs_shape, stack=frame_stack,
+                                            n_step=n_step, gamma=gamma, prioritized=prioritized,
+                                            alpha=per_alpha, eps=per_eps)
+        elif prioritized:
+            self.buffer = PrioritizedReplayBuffer(buffer_size, (int(np.prod(obs_shape)),),
+                                                  alpha=per_alpha, eps=per_eps)
+        else:
+            self.buffer = ReplayBuffer(buffer_size, (int(np.prod(obs_shape)),))
         if prioritized:
-            self.buffer = PrioritizedReplayBuffer(buffer_size, (obs_dim,), alpha=per_alpha,
-                                                  eps=per_eps)
             self._priorities = tf.Variable(tf.zeros((gradient_steps, batch_size)),
                                            trainable=False, name="td_errors")
-        else:
-            self.buffer = ReplayBuffer(buffer_size, (obs_dim,))
         self.n_step_queue = NStepQueue(self.n_step, gamma)
+        self.save_replay = save_replay
+        self._trains_from = 0  # env steps; later after a resume without the replay
+        if jit_compile is None:  # XLA's CPU convolutions are ~5x slower than TF's own
+            jit_compile = self.policy == "mlp" or bool(tf.config.list_physical_devices("GPU"))
         self._update = compile_update(
             update_mode, self.train_round, self.q_net, self.optimizer, jit_compile
         )
@@ -168,12 +188,19 @@ class DQN(Agent):
             actions[random] = self.rng.integers(0, self.n_actions, int(random.sum()))
         return actions
 
+    def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
+        """``argmax_a Q(obs, a)`` in TensorFlow (noisy layers at their means)."""
+        return tf.argmax(expected_q(self.q_net(obs), self.support), axis=1)
+
     # -- learning -------------------------------------------------------------------------
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
-        transitions = self.n_step_queue.push(obs, actions, rewards, next_obs, terminated,
-                                             truncated)
-        if transitions is not None:
-            self.buffer.add(*transitions)
+        if self.frame_replay:  # stores one-step data, n-step returns come at sample time
+            self.buffer.push(obs, actions, rewards, next_obs, terminated, truncated)
+        else:
+            transitions = self.n_step_queue.push(obs, actions, rewards, next_obs, terminated,
+                                                 truncated)
+            if transitions is not None:
+                self.buffer.add(*transitions)
         # SB3 semantics: the target follows the online net every target_update_interval
         # env steps; a hard copy is skipped while the online net has not changed since.
         if self.global_step.env_steps % self.target_update_interval < len(actions):
@@ -188,6 +215,8 @@ class DQN(Agent):
             t.assign(tau * o + (1.0 - tau) * t)
 
     def update(self) -> dict[str, float]:
+        if self.global_step.env_steps < self._trains_from:
+            return {}  # refilling the replay after a resume without it
         g, b = self.gradient_steps, self.batch_size
         if self.prioritized:
             beta = self.per_beta.per_update(self.global_step, self.global_step.updates, g)
@@ -261,7 +290,10 @@ class DQN(Agent):
         return {"q_net": self.q_net, "target_net": self.target_net, "optimizer": self.optimizer}
 
     def numpy_state(self) -> dict[str, np.ndarray]:
-        state = {f"buffer/{k}": v for k, v in self.buffer.state_dict().items()}
+        """The replay (its arrays themselves, no copies) unless ``save_replay`` is off, the
+        n-step queues, the RNG."""
+        replay = self.buffer.state_dict() if self.save_replay else {}
+        state = {f"buffer/{k}": v for k, v in replay.items()}
         state.update({f"nstep/{k}": v for k, v in self.n_step_queue.state_dict().items()})
         state["rng"] = rng_state(self.rng)
         state["target_stale"] = np.array(self._target_stale)
@@ -271,7 +303,11 @@ class DQN(Agent):
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
-        self.buffer.load_state_dict(part("buffer/"))
+        replay = part("buffer/")
+        if replay:
+            self.buffer.load_state_dict(replay)
+        else:  # saved without the replay: refill it for learning_starts env steps first
+            self._trains_from = self.global_step.env_steps + self.learning_starts
         self.n_step_queue.load_state_dict(part("nstep/"))
         set_rng_state(self.rng, state["rng"])
         self._target_stale = bool(state["target_stale"])

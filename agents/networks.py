@@ -1,9 +1,11 @@
 """Q-networks for DQN and its Rainbow components: dueling heads, factorised noisy layers,
-categorical (C51) outputs, with a numpy forward pass for fast acting."""
+categorical (C51) outputs, with a numpy forward pass for fast acting; the Nature-CNN encoder
+that image observations select."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -16,6 +18,78 @@ def _scaled_noise(x):
     if isinstance(x, np.ndarray):
         return np.copysign(np.sqrt(np.abs(x)), x)
     return tf.sign(x) * tf.sqrt(tf.abs(x))
+
+
+POLICIES = ("auto", "mlp", "cnn")
+
+
+def is_image_shape(shape: Sequence[int], dtype) -> bool:
+    """Whether observations of this shape and dtype are images: uint8, ``(H, W)``,
+    ``(frames, H, W)`` (``FrameStackObservation``'s layout) or ``(H, W, C)`` (C <= 4)."""
+    return np.dtype(dtype) == np.uint8 and len(shape) in (2, 3)
+
+
+def resolve_policy(policy: str, observation_space) -> str:
+    """``"cnn"`` or ``"mlp"``: ``"auto"`` picks the CNN for image observations."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
+    if policy != "auto":
+        return policy
+    space = observation_space
+    return "cnn" if is_image_shape(space.shape, space.dtype) else "mlp"
+
+
+class NatureCNN(keras.layers.Layer):
+    """The DQN encoder of Mnih et al. (2015): conv 32 8x8/4, conv 64 4x4/2, conv 64 3x3/1,
+    all ReLU, then dense 512 ReLU, orthogonal init with gain √2 (Stable-Baselines3's; Glorot's
+    leaves sparse images such as Catch's with ~1e-3 features that learn slowly). Takes uint8
+    images ``(frames, H, W)``, ``(H, W, C)`` or ``(H, W)`` (H, W >= 36) and scales them to
+    [0, 1] in the graph (``x / 255``), so the replay and the host-to-graph copies stay uint8 (4x
+    fewer bytes than float32)."""
+
+    def __init__(self, features: int = 512, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.features = int(features)
+        init = dict(activation="relu", kernel_initializer=keras.initializers.Orthogonal(
+            math.sqrt(2.0)))
+        self.conv_0 = keras.layers.Conv2D(32, 8, strides=4, **init)
+        self.conv_1 = keras.layers.Conv2D(64, 4, strides=2, **init)
+        self.conv_2 = keras.layers.Conv2D(64, 3, strides=1, **init)
+        self.dense = keras.layers.Dense(self.features, **init)
+
+    def build(self, input_shape) -> None:
+        shape = tuple(input_shape)
+        self.channels_first = len(shape) == 4 and not (shape[-1] <= 4 < shape[1])
+        h, w, c = self._hwc(shape[1:])
+        if min(h, w) < 36:
+            raise ValueError(f"the Nature CNN needs images of at least 36x36 pixels, got "
+                             f"{h}x{w}; use --policy mlp")
+        if (h - 36) % 8 or (w - 36) % 8:
+            warnings.warn(f"the Nature CNN never sees the last rows or columns of {h}x{w} "
+                          "images (it sees all of 36 + 8k pixels, e.g. 84)", stacklevel=2)
+        shape = (None, h, w, c)
+        for conv in (self.conv_0, self.conv_1, self.conv_2):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.dense.build((None, int(np.prod(shape[1:]))))
+        self.built = True
+
+    def _hwc(self, shape):
+        if len(shape) == 2:
+            return (*shape, 1)
+        return (shape[1], shape[2], shape[0]) if self.channels_first else tuple(shape)
+
+    def call(self, obs):
+        x = tf.cast(obs, tf.float32) * (1.0 / 255.0)
+        if len(x.shape) == 3:
+            x = x[..., None]
+        elif self.channels_first:
+            x = tf.transpose(x, (0, 2, 3, 1))  # TF's CPU convolutions are NHWC only
+        x = self.conv_2(self.conv_1(self.conv_0(x)))
+        return self.dense(tf.reshape(x, (tf.shape(x)[0], -1)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "features": self.features}
 
 
 class NoisyDense(keras.layers.Layer):
@@ -62,17 +136,25 @@ class NoisyDense(keras.layers.Layer):
 class QNetwork(keras.Model):
     """``obs -> Q [B, A]``, or ``-> logits [B, A, n_atoms]`` if ``n_atoms > 1`` (C51).
 
-    A ReLU MLP trunk, then one linear output (``Dense`` or, if ``noisy``, :class:`NoisyDense`)
-    or, if ``dueling`` (Wang et al. 2016), two: ``V [B, 1, N]`` and ``A [B, A, N]`` combined as
-    ``V + A - mean_a A`` (per atom for C51). ``call(obs, seed)`` samples the noisy layers'
+    A ReLU MLP trunk on the flattened observation (``policy="mlp"``; uint8 observations are
+    scaled by 1/255 in the graph) or the :class:`NatureCNN` (``policy="cnn"``, no MLP), then
+    one linear output (``Dense`` or, if ``noisy``, :class:`NoisyDense`) or, if ``dueling``
+    (Wang et al. 2016), two: ``V [B, 1, N]`` and ``A [B, A, N]`` combined as ``V + A - mean_a
+    A`` (per atom for C51). ``call(obs, seed)`` samples the noisy layers'
     noise from ``seed`` (a layer's seed is ``seed + [layer index, 0]``), ``call(obs)`` uses
     their means. :meth:`numpy_forward` computes the same in numpy for acting.
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], *,
-                 dueling: bool = False, noisy: bool = False, n_atoms: int = 1,
-                 name: str = "q_net") -> None:
+    def __init__(self, obs_shape: int | Sequence[int], n_actions: int,
+                 hidden_sizes: Sequence[int], *, policy: str = "mlp", dueling: bool = False,
+                 noisy: bool = False, n_atoms: int = 1, name: str = "q_net") -> None:
         super().__init__(name=name)
+        obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+        self.policy = policy
+        self.encoder = NatureCNN(name="encoder") if policy == "cnn" else None
+        if self.encoder is not None:
+            hidden_sizes = ()
+            self._features = tf.function(self.encoder, jit_compile=True, reduce_retracing=True)
         self.n_actions, self.n_atoms = int(n_actions), int(n_atoms)
         self.dueling, self.noisy = bool(dueling), bool(noisy)
         # One attribute per layer: tf.train.Checkpoint does not see into Keras-tracked lists.
@@ -82,7 +164,7 @@ class QNetwork(keras.Model):
         out = NoisyDense if noisy else keras.layers.Dense
         self.advantage_head = out(self.n_actions * self.n_atoms, name="advantage")
         self.value_head = out(self.n_atoms, name="value") if dueling else None
-        self.build((None, obs_dim))
+        self.build((None, *obs_shape))
 
     @property
     def hidden(self) -> list:
@@ -94,6 +176,11 @@ class QNetwork(keras.Model):
 
     def build(self, input_shape) -> None:
         shape = tuple(input_shape)
+        if self.encoder is not None:
+            self.encoder.build(shape)
+            shape = (None, self.encoder.features)
+        else:
+            shape = (None, int(np.prod(shape[1:])))
         for layer in self.hidden:
             layer.build(shape)
             shape = (None, layer.units)
@@ -101,8 +188,15 @@ class QNetwork(keras.Model):
             head.build(shape)
         self.built = True
 
+    def trunk_input(self, obs):
+        """The encoder's features, or the flattened float observation for the MLP."""
+        if self.encoder is not None:
+            return self.encoder(obs)
+        scale = 1.0 / 255.0 if obs.dtype == tf.uint8 else 1.0
+        return tf.reshape(tf.cast(obs, tf.float32) * scale, (tf.shape(obs)[0], -1))
+
     def call(self, obs, seed=None):
-        h = obs
+        h = self.trunk_input(obs)
         for layer in self.hidden:
             h = layer(h)
         outs = []
@@ -138,8 +232,15 @@ class QNetwork(keras.Model):
     def numpy_forward(self, weights: dict, obs: np.ndarray,
                       rng: np.random.Generator | None = None) -> np.ndarray:
         """What :meth:`call` computes, in numpy; noisy layers draw fresh noise from ``rng``
-        (one sample for the whole batch), or use their means if ``rng`` is None."""
-        h = np.asarray(obs, np.float32).reshape(len(obs), -1)
+        (one sample for the whole batch), or use their means if ``rng`` is None. The CNN
+        encoder runs as a compiled graph (numpy convolutions would be slower), the heads in
+        numpy."""
+        if self.encoder is not None:
+            h = self._features(obs).numpy()
+        else:
+            h = np.asarray(obs, np.float32).reshape(len(obs), -1)
+            if np.asarray(obs).dtype == np.uint8:
+                h *= np.float32(1.0 / 255.0)
         for w, b in weights["hidden"]:
             h = np.maximum(h @ w + b, 0.0)
         outs = []

@@ -86,11 +86,11 @@ class PPO(A2C):
         then ``n_epochs x (n_steps n_envs // batch_size)`` minibatch gradient steps."""
         n_steps, n_envs = rewards.shape
         size = n_steps * n_envs
-        obs = tf.reshape(obs, (size, -1))
+        obs = tf.reshape(obs, (size, *self.net_input))
         actions = tf.reshape(actions, (size, *self.dist.action_shape))
         # what the network that collected the rollout says: π_old, V_old, the advantages
         old_params, old_values = self.net(obs)
-        _, next_values = self.net(tf.reshape(next_obs, (size, -1)))
+        _, next_values = self.net(tf.reshape(next_obs, (size, *self.net_input)))
         old_values = tf.reshape(old_values, (n_steps, n_envs))
         advantages = gae(rewards, old_values, tf.reshape(next_values, (n_steps, n_envs)),
                          terminated, truncated, self.gamma, self.gae_lambda)

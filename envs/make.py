@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
+import importlib.util
 import warnings
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import (
     ClipAction,
+    FrameStackObservation,
     NormalizeObservation,
     RecordEpisodeStatistics,
     TransformObservation,
@@ -21,13 +23,22 @@ from gymnasium.wrappers.utils import RunningMeanStd
 from gymnasium.wrappers.vector import NormalizeReward, TransformReward
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VecRecordEpisodeStatistics
 
+from envs.atari import is_atari_id
+from envs.atari import register as register_atari
+
 
 class EnvError(ValueError):
     """A bad environment choice; the message names the problem and the fix."""
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise EnvError unless ``env_id`` is registered; ``module:Id`` imports ``module`` first."""
+    """Raise EnvError unless ``env_id`` is registered; ``module:Id`` imports ``module`` first;
+    Atari ids register ale-py's games (EnvError naming the ``atari`` extra if missing)."""
+    if is_atari_id(env_id):
+        try:
+            register_atari()
+        except ImportError as e:
+            raise EnvError(str(e)) from None
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         try:
@@ -36,6 +47,7 @@ def check_env_id(env_id: str) -> None:
             msg = f"cannot import module {module!r} for environment {env_id!r}: {e}"
             raise EnvError(msg) from e
     if env_id in gym.registry:
+        _check_extra(env_id)
         return
     close = difflib.get_close_matches(env_id, gym.registry.keys(), n=1, cutoff=0.6)
     if close:
@@ -43,6 +55,23 @@ def check_env_id(env_id: str) -> None:
     else:
         hint = "known ids include " + ", ".join(list(gym.registry)[:6]) + ", ..."
     raise EnvError(f"unknown environment {env_id!r}; {hint} (see gymnasium.envs.registry)")
+
+
+#: Entry-point package of gymnasium envs -> (modules it imports, the extra that has them).
+EXTRAS = {"gymnasium.envs.box2d": (("Box2D", "pygame"), "box2d")}
+
+
+def _check_extra(env_id: str) -> None:
+    """EnvError naming the optional extra if ``env_id`` needs a package that is missing."""
+    entry = gym.registry[env_id].entry_point
+    if not isinstance(entry, str):
+        return
+    for package, (modules, extra) in EXTRAS.items():
+        missing = [m for m in modules
+                   if entry.startswith(package) and importlib.util.find_spec(m) is None]
+        if missing:
+            raise EnvError(f"environment {env_id!r} needs {' and '.join(missing)}, which is "
+                           f"not installed; pip install -e '.[{extra}]'")
 
 
 def _env_name(env: Any) -> str:
@@ -109,22 +138,34 @@ def _route_mujoco_warnings(env_id: str) -> None:
         mujoco.set_mju_user_warning(warn)
 
 
-def _make(env_id: str, **kwargs: Any) -> gym.Env:
+def _make(env_id: str, training: bool = True, **kwargs: Any) -> gym.Env:
     _route_mujoco_warnings(env_id)
     try:
+        if is_atari_id(env_id):
+            from envs.atari import make_atari
+
+            return make_atari(env_id, training=training, **kwargs)
+        if kwargs.get("sticky_actions") is not None:
+            raise EnvError(f"sticky actions are for Atari games, not {env_id!r}")
+        kwargs.pop("sticky_actions", None)
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
         raise EnvError(f"environment {env_id!r} needs an extra package: {e}") from e
 
 
-def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
+def make_env(env_id: str, seed: int | None = None, training: bool = True,
+             **kwargs: Any) -> gym.Env:
     """``gym.make`` plus ``RecordEpisodeStatistics``, seeded when ``seed`` is given.
+    Atari ids get the DQN preprocessing of :func:`envs.atari.make_atari` (``training``: with
+    the training-only wrappers; ``sticky_actions``), episode statistics of whole games.
 
     The env comes back already reset with ``seed`` and its action space seeded, so a plain
     ``env.reset()`` continues a reproducible stream; ``env.reset(seed=seed)`` starts it over.
     """
     check_env_id(env_id)
-    env = RecordEpisodeStatistics(_make(env_id, **kwargs))
+    env = _make(env_id, training, **kwargs)
+    if not is_atari_id(env_id):
+        env = RecordEpisodeStatistics(env)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)
@@ -136,8 +177,9 @@ CLIP = 10.0
 
 
 def make_vec_env(
-    env_id: str, n_envs: int = 1, seed: int | None = None, *, normalize_obs: bool = False,
-    normalize_reward: bool = False, gamma: float = 0.99, **kwargs: Any
+    env_id: str, n_envs: int = 1, seed: int | None = None, training: bool = True, *,
+    normalize_obs: bool = False, normalize_reward: bool = False, gamma: float = 0.99,
+    **kwargs: Any
 ) -> gym.vector.VectorEnv:
     """A ``SyncVectorEnv`` of ``n_envs`` copies in SAME_STEP autoreset mode, with episode stats.
 
@@ -153,13 +195,15 @@ def make_vec_env(
     Seeding works as in :func:`make_env`: sub-env ``i`` is reset with ``seed + i`` and its action
     space seeded with ``seed + i``. The caller starts with ``env.reset(seed=seed)`` (identical
     streams) or ``env.reset()`` (continues them); both are reproducible. Read transitions with
-    :func:`final_observations` and :func:`finished_episodes`.
+    :func:`final_observations` and :func:`finished_episodes`. Atari ids: see
+    :func:`make_env`; each sub-env records its whole games' statistics itself.
     """
     check_env_id(env_id)
     if n_envs < 1:
         raise EnvError(f"n_envs must be at least 1, got {n_envs}")
+
     def sub_env() -> gym.Env:
-        env = _make(env_id, **kwargs)
+        env = _make(env_id, training, **kwargs)
         if isinstance(env.action_space, gym.spaces.Box):
             env = ClipAction(env)
         if normalize_obs:
@@ -170,7 +214,7 @@ def make_vec_env(
 
     vec = SyncVectorEnv([sub_env for _ in range(n_envs)],
                         autoreset_mode=AutoresetMode.SAME_STEP)
-    env = VecRecordEpisodeStatistics(vec)
+    env = vec if is_atari_id(env_id) else VecRecordEpisodeStatistics(vec)
     if normalize_reward:
         env = TransformReward(NormalizeReward(env, gamma=gamma),
                               lambda r: np.clip(r, -CLIP, CLIP))
@@ -180,6 +224,16 @@ def make_vec_env(
         for i, sub in enumerate(vec.envs):
             sub.action_space.seed(seed + i)
     return env
+
+
+def frame_stack_size(env: gym.vector.VectorEnv) -> int:
+    """Frames stacked by a ``FrameStackObservation`` in the sub-envs (1 if none)."""
+    layer = env.unwrapped.envs[0] if hasattr(env.unwrapped, "envs") else env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, FrameStackObservation):
+            return int(layer.stack_size)
+        layer = layer.env
+    return 1
 
 
 def _layers_of(env: Any, kind: type) -> list:
@@ -229,7 +283,11 @@ def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> n
 
 
 def finished_episodes(infos: dict) -> list[tuple[float, int]]:
-    """(return, length) of each episode that ended on this step, in sub-env order."""
+    """(return, length) of each episode that ended on this step, in sub-env order: from the
+    vector env's statistics, or else each sub-env's own (Atari: whole games, real scores),
+    which SAME_STEP autoreset moves to ``infos["final_info"]``."""
+    if "_episode" not in infos:
+        infos = infos.get("final_info", {})
     mask = infos.get("_episode")
     if mask is None:
         return []

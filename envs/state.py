@@ -18,13 +18,17 @@ mean, var, count, exactly), and the simulator state of MuJoCo envs: MuJoCo's who
 state (``mj_getState`` with ``mjSTATE_INTEGRATION``: time, qpos, qvel, act, warm start, controls,
 ...) under ``"<layer>/mujoco.state"``; the env's RNG is its ``_np_random``, as for every env.
 
-Exact resume covers pure-Python envs (classic control, toy text, ``Chain-v0``) and MuJoCo envs.
-Envs holding other opaque objects (Box2D worlds, pygame surfaces, arrays inside containers) fail
-:func:`supports_exact_state`; the trainer then warns and resumes with freshly reset episodes.
+Exact resume covers pure-Python envs: classic control, toy text, ``Chain-v0``, ``Catch-v0``;
+MuJoCo envs; and Atari: an ALE interface is saved through its own serialisation
+(``cloneState(include_rng=True)``, base64 in JSON) and restored with ``restoreState``; lists and
+deques of arrays (the frame stack, the max-pool buffer) as JSON lists. Envs holding other opaque
+objects (Box2D worlds, pygame surfaces, nested containers) fail :func:`supports_exact_state`; the
+trainer then warns and resumes with freshly reset episodes.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import deque
 from collections.abc import Iterator
@@ -139,6 +143,13 @@ def _encode(value: Any) -> np.ndarray | None:
         return _json(str(value) if isinstance(value, str) else value)
     if isinstance(value, np.random.Generator):
         return _json({"generator": value.bit_generator.state})
+    if hasattr(value, "cloneState") and hasattr(value, "restoreState"):  # ALE, with its RNG
+        state = value.cloneState(include_rng=True).serialize()
+        return _json({"ale_state": base64.b64encode(state).decode()})
+    if isinstance(value, (list, deque)) and value and all(
+            isinstance(x, np.ndarray) and x.dtype.kind in "biuf" for x in value):
+        arrays = {"arrays": [x.tolist() for x in value], "dtype": str(value[0].dtype)}
+        return _json({**arrays, "maxlen": value.maxlen} if isinstance(value, deque) else arrays)
     if isinstance(value, RunningMeanStd):
         return _json({"running_mean_std": {"mean": value.mean, "var": value.var,
                                            "count": value.count,
@@ -161,6 +172,16 @@ def _decode(arr: np.ndarray, current: Any) -> Any:
     value = json.loads(arr.item())
     if not isinstance(value, dict):
         return value
+    if "ale_state" in value:
+        import ale_py
+
+        state = ale_py.ALEState(base64.b64decode(value["ale_state"]))
+        if current is not None:
+            current.restoreState(state)
+        return current
+    if "arrays" in value:
+        arrays = [np.array(x, value["dtype"]) for x in value["arrays"]]
+        return deque(arrays, value["maxlen"]) if "maxlen" in value else arrays
     if "deque" in value or "tuple" in value:
         return deque(value["deque"], value["maxlen"]) if "deque" in value else tuple(value["tuple"])
     if "running_mean_std" in value:
@@ -229,6 +250,8 @@ def set_env_state(env: VectorEnv, state: dict[str, np.ndarray]) -> None:
 
 def _opaque(value: Any) -> bool:
     """True for a value that may hold state that :func:`get_env_state` cannot store."""
+    if isinstance(value, (list, deque)) and value and _encode(value) is not None:
+        return False
     if isinstance(value, dict):
         return any(_opaque(v) for v in value.values())
     if isinstance(value, (tuple, list, deque)):

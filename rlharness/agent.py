@@ -49,6 +49,11 @@ class Agent:
         """Actions for a batch of observations (one row per sub-env)."""
         raise NotImplementedError
 
+    def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
+        """``act(obs, explore=False)`` as TensorFlow ops on a float32 batch: int64 actions,
+        from the networks in :meth:`checkpoint_objects` (``scripts/export.py`` saves it)."""
+        raise NotImplementedError
+
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """Record one vector step of transitions."""
 

@@ -94,13 +94,14 @@ class Checkpointer:
         except Exception:  # the directory may be gone or unreadable: nothing left to free
             pass
 
-    def restore(self) -> tuple[str, dict[str, np.ndarray]]:
-        """Load the latest checkpoint into the trackables; return its path and arrays."""
-        path = self.latest
+    def restore(self, path: str | None = None) -> tuple[str, dict[str, np.ndarray]]:
+        """Load checkpoint ``path`` (default: the latest) into the trackables; return its
+        path and arrays."""
+        path = path or self.latest
         if path is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
         try:
-            self._checkpoint.read(path).assert_existing_objects_matched()
+            self._checkpoint.read(path).assert_existing_objects_matched().expect_partial()
             with np.load(self._arrays_path(path), allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except Exception as e:  # a file from elsewhere can break a reader in any way

@@ -110,6 +110,15 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                    help="how each training round runs: one model.fit(epochs=1), one "
                         "train_on_batch, or one compiled tf.function (default: %(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--progress-every", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="where stderr is not a terminal (CI, nohup), a plain status line every "
+                        "SECONDS instead of the bar (default: %(default)s)")
+    g.add_argument("--policy", choices=("auto", "cnn", "mlp"), default="auto",
+                   help="network trunk: the Nature CNN or an MLP; auto: the CNN for uint8 "
+                        "image observations (Atari, Catch-v0) (default: %(default)s)")
+    g.add_argument("--sticky-actions", type=unit_interval, default=None, metavar="P",
+                   help="Atari only: ALE's repeat_action_probability (default: the id's own, "
+                        "0.25 for ALE/*-v5, 0 for *NoFrameskip-v4)")
     g.add_argument("--list-presets", action="store_true",
                    help="list the tuned per-env presets (hyperparams/ALGO.toml) and exit; the "
                         "preset of --env replaces the defaults shown here, and every flag given "
@@ -217,7 +226,7 @@ def make_run_dir(logdir: str) -> None:
 
 #: Flags a resumed run may change; every other flag is fixed by the run's config.json.
 RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every", "eval_freq",
-             "eval_episodes", "update_mode"}
+             "eval_episodes", "update_mode", "progress_every"}
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,
@@ -353,10 +362,20 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
             probe = gymnasium.make(args.env)
             try:
                 (require_discrete_or_box if box else require_discrete)(probe, algo.upper())
+                space = probe.observation_space
             finally:
                 probe.close()
+            image = space.dtype == "uint8" and len(space.shape) in (2, 3)
+            if getattr(args, "policy", "auto") == "cnn" and not image:
+                fail(f"--policy cnn needs image observations (uint8 pixels), but {args.env} "
+                     f"has {space}; use --policy mlp or auto")
     except EnvError as e:
         fail(str(e))
+    from envs.atari import is_atari_id
+
+    if getattr(args, "sticky_actions", None) is not None and not is_atari_id(args.env):
+        fail(f"--sticky-actions is for Atari games (ALE/<Game>-v5, <Game>NoFrameskip-v4), "
+             f"not {args.env}")
     if args.resume:
         _saved_config(args.logdir, algo)
         _checkpoint_steps(args.logdir)

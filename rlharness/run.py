@@ -27,16 +27,19 @@ def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str, *
     input (a corrupt checkpoint included), 130 interrupted by Ctrl-C after saving a
     checkpoint.
     """
+    sticky = dict(sticky_actions=args.sticky_actions) if args.sticky_actions is not None else {}
     normalize_obs = getattr(args, "normalize_obs", False)  # flags of some scripts only
     env = make_vec_env(args.env, args.n_envs, seed=args.seed, normalize_obs=normalize_obs,
                        normalize_reward=getattr(args, "normalize_reward", False),
-                       gamma=getattr(args, "gamma", 0.99))
-    eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000, normalize_obs=normalize_obs)
+                       gamma=getattr(args, "gamma", 0.99), **sticky)
+    eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000, training=False,
+                            normalize_obs=normalize_obs, **sticky)
     agent = make_agent(args, env, cli.make_schedule_from_args(args))
     trainer = make_trainer(
         agent, env, total_steps=args.total_steps, log_dir=args.logdir, lr_clock=args.lr_clock,
         eval_env=eval_env, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
         seed=args.seed, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+        progress_every=args.progress_every,
     )
     resume = f"python {sys.argv[0]} --logdir {args.logdir} --resume"
     try:

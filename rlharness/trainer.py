@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -39,7 +40,8 @@ class Trainer:
     ``train/*`` and ``time/*`` on the global update step (``train/learning_rate`` at
     every update), ``rollout/*`` and ``eval/*`` on env steps. Greedy evaluation runs
     ``eval_episodes`` episodes in ``eval_env`` every ``eval_freq`` env steps (0: only at
-    the end) and at the end of training.
+    the end) and at the end of training. Progress: a tqdm bar on a terminal, else (CI,
+    ``nohup``, sweeps) a :class:`StatusLines` line every ``progress_every`` seconds.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Trainer:
         eval_episodes: int = 10,
         seed: int = 0,
         progress: bool = True,
+        progress_every: float = 10.0,
         checkpoint_every: int = 0,
         global_step: GlobalStep | None = None,
     ) -> None:
@@ -67,9 +70,10 @@ class Trainer:
         os.makedirs(log_dir, exist_ok=True)
         self.writer = RunWriter(log_dir)
         self.log_dir = log_dir
-        self.progress = progress
+        self.progress, self.progress_every = progress, progress_every
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.last_eval: float | None = None
+        self.last_lr: float | None = None
         self.obs: np.ndarray | None = None
         self.checkpoint_every = checkpoint_every
         self.checkpointer = Checkpointer(
@@ -84,8 +88,11 @@ class Trainer:
         if self.obs is None:
             self.obs, _ = self.env.reset(seed=self.seed)
         start_time, start_steps = time.perf_counter(), step.env_steps
-        bar = tqdm(total=self.total_steps, initial=step.env_steps, unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
+        if self.progress and not sys.stderr.isatty():
+            bar = StatusLines(self.total_steps, step.env_steps, self.progress_every)
+        else:
+            bar = tqdm(total=self.total_steps, initial=step.env_steps, unit="step",
+                       disable=not self.progress, dynamic_ncols=True)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if in_main_thread:
             previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
@@ -186,8 +193,9 @@ class Trainer:
         for tag, hyper in self.agent.scheduled().items():
             if tag.startswith("rollout/"):
                 self.writer.scalar(tag, hyper.value(self.global_step), at)
+        lr = {} if self.last_lr is None else {"lr": f"{self.last_lr:.3g}"}
         bar.set_postfix(episodes=self.global_step.episodes,
-                        ret=f"{np.mean(self.recent_returns):.1f}", refresh=False)
+                        ret=f"{np.mean(self.recent_returns):.1f}", **lr, refresh=False)
 
     def _train_round(self, start_time: float, start_steps: int) -> None:
         step, writer = self.global_step, self.writer
@@ -198,8 +206,9 @@ class Trainer:
         n = self.controller.after_update()
         if n == 0:
             return
-        writer.scalars("train/learning_rate", self.controller.learning_rates(first, n),
-                       range(first, first + n))
+        learning_rates = self.controller.learning_rates(first, n)
+        writer.scalars("train/learning_rate", learning_rates, range(first, first + n))
+        self.last_lr = float(learning_rates[-1])  # shown by the progress bar
         for tag, hyper in self.agent.scheduled().items():
             if tag.startswith("train/"):
                 writer.scalars(tag, hyper.per_update(step, first, n), range(first, first + n))
@@ -217,14 +226,61 @@ class Trainer:
         """Mean return of ``eval_episodes`` greedy episodes, logged as eval/mean_return."""
         if self.eval_env is None or self.eval_episodes <= 0:
             return None
-        returns: list[float] = []
         sync_normalization(self.env, self.eval_env)  # the training statistics, frozen
-        obs, _ = self.eval_env.reset(seed=self.seed + 10_000 + self.global_step.env_steps)
-        while len(returns) < self.eval_episodes:
-            obs, _, terminated, truncated, infos = self.eval_env.step(
-                self.agent.act(obs, explore=False))
-            returns.extend(r for r, _ in finished_episodes(infos))
-        self.last_eval = float(np.mean(returns[: self.eval_episodes]))
+        returns = greedy_returns(self.agent, self.eval_env, self.eval_episodes,
+                                 evaluation_seed(self.seed, self.global_step.env_steps))
+        self.last_eval = float(np.mean(returns))
         self.writer.scalar("eval/mean_return", self.last_eval, self.global_step.env_steps)
         self.writer.flush()
         return self.last_eval
+
+
+def evaluation_seed(seed: int, env_steps: int) -> int:
+    """The env seed of the Trainer's greedy evaluation after ``env_steps`` in a run of
+    ``seed``: ``seed + 10000 + env_steps`` (``scripts/evaluate.py --seed run`` reuses it)."""
+    return seed + 10_000 + env_steps
+
+
+def greedy_returns(agent: Agent, env, episodes: int, seed: int) -> list[float]:
+    """Returns of the first ``episodes`` greedy episodes in the vector env ``env``, reset
+    with ``seed`` (its sub-envs then reset themselves, continuing their seeded streams)."""
+    returns: list[float] = []
+    obs, _ = env.reset(seed=seed)
+    while len(returns) < episodes:
+        obs, _, _, _, infos = env.step(agent.act(obs, explore=False))
+        returns.extend(r for r, _ in finished_episodes(infos))
+    return returns[:episodes]
+
+
+class StatusLines:
+    """The progress bar where stderr is not a terminal: a plain line every ``every``
+    seconds and one at the end, instead of tqdm's carriage-return frames, e.g.
+    ``env steps 12000/50000 (24%) | 480 steps/s | episodes=61 ret=87.3 lr=0.00148``
+    (``ret``: mean return of the last 100 episodes; ``lr``: that of the last update).
+    Speaks the part of tqdm's interface the Trainer uses."""
+
+    def __init__(self, total: int, initial: int = 0, every: float = 10.0, file=None) -> None:
+        self.total, self.n, self.start_n, self.every = total, initial, initial, every
+        self.file = file if file is not None else sys.stderr
+        self.start = self.last = time.monotonic()
+        self.postfix: dict[str, object] = {}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self.last >= self.every:
+            self.print()
+
+    def set_postfix(self, refresh: bool = False, **values) -> None:
+        self.postfix.update(values)
+
+    def print(self) -> None:
+        self.last = now = time.monotonic()
+        rate = (self.n - self.start_n) / max(now - self.start, 1e-9)
+        parts = [f"env steps {self.n}/{self.total} ({100 * self.n / self.total:.0f}%)",
+                 f"{rate:.0f} steps/s"]
+        if self.postfix:
+            parts.append(" ".join(f"{k}={v}" for k, v in self.postfix.items()))
+        print(" | ".join(parts), file=self.file, flush=True)
+
+    def close(self) -> None:
+        self.print()

@@ -42,17 +42,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", choices=("core", "rainbow", "ppo"), default=None,
                    help="only sections 1-4 (update modes, acting, lr, end to end), only "
                         "5-7 (Rainbow components, PER, end to end plain vs --rainbow), or only "
-                        "9 (PPO on CartPole-v1 with 8 envs: where the time goes, vs SB3)")
+                        "10 (PPO on CartPole-v1 with 8 envs: where the time goes, vs SB3)")
     p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
                    help="update modes to time (default: all)")
     p.add_argument("--sweep", action="store_true",
                    help="only section 8: a 4-trial sweep on Ray Tune vs the same 4 runs one "
                         "after another, and Ray's start-up (needs the sweep extra)")
+    p.add_argument("--pixels", action="store_true",
+                   help="only section 9: the frame replay (84x84x4), the Nature-CNN gradient "
+                        "step against its FLOP floor, DQN on ALE/Pong-v5 with training (needs "
+                        "the atari extra)")
+    p.add_argument("--pixel-steps", type=int, default=20_000, metavar="N",
+                   help="env steps of the Pong run in section 9 (default: %(default)s)")
     p.add_argument("--sweep-steps", type=int, default=50_000, metavar="N",
                    help="env steps per run in section 8 (default: %(default)s)")
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
+    if args.pixel_steps < 1:
+        p.error("--pixel-steps must be at least 1")
     if args.sweep_steps < 1:
         p.error("--sweep-steps must be at least 1")
     args.modes = list(dict.fromkeys(args.modes))
@@ -530,7 +538,97 @@ def bench_sweep(steps: int, trials: int = 4, cpus: int = 2) -> None:
               f"{in_sweep.group(1) if in_sweep else '?'} s (included above)")
 
 
-# -- 9. PPO ------------------------------------------------------------------------------
+# -- 9. pixels ----------------------------------------------------------------------------
+def nature_cnn_update_flops(batch: int = 32, n_actions: int = 6) -> float:
+    """FLOPs (2 per multiply-add) of one Double-DQN update of the Nature CNN on 84x84x4:
+    three forward passes (online s, online s', target s') and one backward pass (weight
+    gradients of every layer, input gradients of all but the first)."""
+    layers = [(20 * 20, 32, 8 * 8 * 4), (9 * 9, 64, 4 * 4 * 32), (7 * 7, 64, 3 * 3 * 64),
+              (1, 512, 3136), (1, n_actions, 512)]
+    macs = [positions * out * fan_in for positions, out, fan_in in layers]
+    forward = sum(macs)
+    backward = 2 * forward - macs[0]
+    return 2.0 * batch * (3 * forward + backward)
+
+
+def bench_pixels(sizes: Sizes, steps: int) -> None:
+    """Section 9: frame replay memory and sampling, gradient step vs FLOP floor, Pong e2e."""
+    from agents.frame_replay import FrameReplayBuffer
+    from envs import frame_stack_size
+    from rlharness.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    capacity = 1000 if sizes.calls < 100 else 100_000
+    rows = []
+    for prioritized in (False, True):
+        buffer = FrameReplayBuffer(capacity, (4, 84, 84), stack=4, n_step=3,
+                                   prioritized=prioritized)
+        frames = rng.integers(0, 256, (64, 1, 4, 84, 84), np.uint8)
+        for t in range(capacity):  # episodes of 1000 steps
+            obs = frames[t % 64]
+            ends = np.array([t % 1000 == 999])
+            buffer.push(obs, [t % 6], [1.0], frames[(t + 1) % 64], ends, [False])
+        if prioritized:
+            sample = lambda b=buffer: b.sample_prioritized(32, rng, np.array([0.4]))  # noqa
+        else:
+            sample = lambda b=buffer: b.sample(32, rng)  # noqa: E731
+        us = per_call(sample, sizes.calls, 5) * 1e6
+        rows.append(["prioritized" if prioritized else "uniform", f"{capacity:,}",
+                     f"{buffer.nbytes() / capacity / 1024:.2f} KB", f"{us:.0f} µs"])
+    table("9a. Frame replay, 84x84x4 stacks, n-step 3: bytes per transition, 32-minibatch "
+          "sample (target <= 8 KB, <= 200 µs)",
+          ["replay", "capacity", "per transition", "sample 32"], rows)
+
+    env = make_vec_env("ALE/Pong-v5", 1, seed=0)
+    agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=1e-4,
+                buffer_size=10_000, learning_starts=0, batch_size=32, train_freq=4,
+                gradient_steps=1, target_update_interval=1000, frame_stack=4, seed=0)
+    agent.bind(GlobalStep(), 10**9)
+    obs, _ = env.reset(seed=0)
+    for _ in range(300):
+        actions = env.action_space.sample()
+        next_obs, rewards, term, trunc, infos = env.step(actions)
+        agent.observe(obs, actions, rewards, next_obs, term, trunc)
+        obs = next_obs
+    agent.update()  # traces
+    ms = per_call(agent.update, max(2, sizes.slow_calls), 3) * 1e3
+    act_ms = per_call(lambda: agent.act(obs), sizes.slow_calls, 3) * 1e3
+    flops = nature_cnn_update_flops(32, agent.n_actions)
+    table("9b. Nature CNN (84x84x4, Pong's 6 actions), one Double-DQN gradient step at batch "
+          "32, sampling included", ["", "value"],
+          [["gradient step", f"{ms:.1f} ms"],
+           ["FLOP floor per step", f"{flops / 1e9:.2f} GFLOP"],
+           ["achieved", f"{flops / ms / 1e6:.1f} GFLOP/s"],
+           ["`agent.act(obs)`", f"{act_ms:.2f} ms"],
+           ["XLA", str(bool(tf.config.list_physical_devices("GPU")))]])
+
+    rows = []
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(min(steps, 2000)):
+        env.step(env.action_space.sample())
+    env_sps = min(steps, 2000) / (time.perf_counter() - start)
+    rows.append(["env only (random actions)", f"{env_sps:.0f}", ""])
+    env = make_vec_env("ALE/Pong-v5", 1, seed=0)
+    eval_env = make_vec_env("ALE/Pong-v5", 1, seed=1000, training=False)
+    agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=1e-4,
+                buffer_size=100_000, learning_starts=min(1000, steps // 2), batch_size=32,
+                train_freq=4, gradient_steps=1, target_update_interval=1000,
+                exploration_fraction=0.1, exploration_final_eps=0.01,
+                frame_stack=frame_stack_size(env), seed=0)
+    with tempfile.TemporaryDirectory() as log_dir:
+        trainer = Trainer(agent, env, total_steps=steps, log_dir=log_dir, eval_env=eval_env,
+                          eval_episodes=0, progress=False)
+        summary = trainer.train()
+        trainer.writer.close()
+    rows.append([f"DQN, train freq 4, batch 32, {steps:,} steps (learning from "
+                 f"{agent.learning_starts})", f"{summary['sps']:.0f}",
+                 f"{summary['updates']} updates, {summary['seconds']:.0f} s"])
+    table("9c. ALE/Pong-v5 end to end, env steps/s (SB3 not installed: no comparison)",
+          ["run", "env steps/s", "notes"], rows)
+
+
+# -- 10. PPO -----------------------------------------------------------------------------
 SB3_PPO_SCRIPT = """
 import sys, time, torch
 torch.set_num_threads(1)
@@ -588,7 +686,7 @@ def bench_ppo(sizes: Sizes, steps: int) -> None:
         parts[names[3]] += time.perf_counter() - t0
     total = sum(parts.values())
     env_steps = 256 * sizes.rounds
-    table(f"9a. PPO on CartPole-v1, 8 envs x 32 steps per round: where the time goes "
+    table(f"10a. PPO on CartPole-v1, 8 envs x 32 steps per round: where the time goes "
           f"({sizes.rounds} rounds after {1 + sizes.warmup} untimed)",
           ["part", "ms per round", "share", "µs per env step"],
           [[name, f"{1e3 * t / sizes.rounds:.2f}", f"{t / total:.0%}",
@@ -611,7 +709,7 @@ def bench_ppo(sizes: Sizes, steps: int) -> None:
             seconds, _ = timed_process(cmd, "SB3 PPO")
             rows.append(["SB3 PPO (torch, 1 thread, whole process)", f"{seconds:.1f}",
                          f"{steps / seconds:.0f}", "-"])
-    table(f"9b. PPO end to end: {steps} env steps of CartPole-v1, 8 envs",
+    table(f"10b. PPO end to end: {steps} env steps of CartPole-v1, 8 envs",
           ["run", "seconds", "env steps/s", "final eval return (20 greedy episodes)"], rows)
     if len(rows) == 1:
         print(f"\n{SB3_MISSING}")
@@ -634,6 +732,11 @@ def main(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
     sizes = QUICK if args.quick else FULL
     print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
+    if args.pixels:
+        bench_pixels(sizes, args.pixel_steps)
+        print(f"\nmachine: {machine()}")
+        print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
+        return 0
     if args.sweep:
         bench_sweep(args.sweep_steps)
         print(f"\nmachine: {machine()}")

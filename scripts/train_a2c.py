@@ -67,7 +67,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
-        normalize_advantage=args.normalize_advantage, update_mode=args.update_mode,
+        normalize_advantage=args.normalize_advantage, policy=args.policy,
+        update_mode=args.update_mode,
         seed=args.seed,
     )
 

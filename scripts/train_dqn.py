@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="N", help="MLP hidden layer sizes (default: 256 256)")
     g.add_argument("--double", action=argparse.BooleanOptionalAction, default=True,
                    help="Double DQN targets (default: on)")
+    g.add_argument("--save-replay", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the replay buffer in checkpoints (default: on); off: small, fast "
+                        "checkpoints, but --resume starts from an empty replay and waits "
+                        "--learning-starts env steps before it trains again (README)")
     r = p.add_argument_group(
         "Rainbow components (Hessel et al. 2018), each independent; see docs/dqn.md")
     r.add_argument("--rainbow", action="store_true",
@@ -112,6 +116,7 @@ RAINBOW = {"double": True, "dueling": True, "n_step": 3, "prioritized": True, "n
 
 def make_agent(args: argparse.Namespace, env, schedule):
     from agents.dqn import DQN
+    from envs import frame_stack_size
 
     return DQN(
         env.single_observation_space, env.single_action_space, learning_rate=schedule,
@@ -127,8 +132,9 @@ def make_agent(args: argparse.Namespace, env, schedule):
         n_step=args.n_step, prioritized=args.prioritized, per_alpha=args.per_alpha,
         per_beta=optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
         distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,
-        v_max=args.v_max, hidden_sizes=args.hidden_sizes, update_mode=args.update_mode,
-        seed=args.seed,
+        v_max=args.v_max, hidden_sizes=args.hidden_sizes, policy=args.policy,
+        frame_stack=frame_stack_size(env), save_replay=args.save_replay,
+        update_mode=args.update_mode, seed=args.seed,
     )
 
 

@@ -103,7 +103,8 @@ def make_agent(args: argparse.Namespace, env, schedule, **overrides):
         ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
         max_grad_norm=args.max_grad_norm, target_kl=args.target_kl,
         normalize_advantage=args.normalize_advantage, hidden_sizes=args.hidden_sizes,
-        shared=args.shared, log_std_init=args.log_std_init, update_mode=args.update_mode,
+        shared=args.shared, log_std_init=args.log_std_init, policy=args.policy,
+        update_mode=args.update_mode,
         seed=args.seed, **overrides,
     )
 

@@ -43,7 +43,7 @@ def test_rainbow_sections_print_their_tables(capsys):
 def test_ppo_section_prints_where_the_time_goes(capsys):
     bench.bench_ppo(TINY, steps=0)
     out = capsys.readouterr().out
-    for row in ("### 9a.", "| env.step (8 sub-envs) |", "| agent.update (compiled round",
+    for row in ("### 10a.", "| env.step (8 sub-envs) |", "| agent.update (compiled round",
                 "| all |"):
         assert row in out
 

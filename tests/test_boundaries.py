@@ -42,6 +42,8 @@ COMMON = {
     "--power": [1e-3, 1.0, 10.0],
     "--warmup-steps": [0, 1, BIG],
     "--boundaries": [[1], [1, 2], [BIG]],
+    "--progress-every": [1e-3, 1.0, 3600.0],
+    "--policy": ["auto", "mlp", "auto"],  # cnn: refused on CartPole, run in test_pixels/atari
 }
 #: Per script: its own flags, the base argv of every run, values to run alone.
 SCRIPTS = {
@@ -61,6 +63,7 @@ SCRIPTS = {
             "--max-grad-norm": [1e-9, 1.0, 1e9],
             "--hidden-sizes": [[1], [1, 1], [256, 256]],
             "--double": [True, False],
+            "--save-replay": [True, False],
             "--exploration-rate": ["0", "1", "linear(1.0, end=0.05, steps=64)"],
             "--rainbow": [False, False, True],
             "--dueling": [True, False],
@@ -80,6 +83,7 @@ SCRIPTS = {
         solo=[["--total-steps", "1"], ["--total-steps", "2"], ["--learning-starts", str(BIG)],
               ["--train-freq", str(BIG)], ["--eval-episodes", "0"],
               ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8"]],
+        refused=[["--policy", "cnn"], ["--sticky-actions", "0.5"]],
     ),
     "train_a2c": dict(
         flags={
@@ -98,7 +102,8 @@ SCRIPTS = {
               ["--n-steps", "128"], ["--eval-episodes", "0"],
               ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8",
                "--n-steps", "1"]],
-        refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"]],
+        refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"],
+                 ["--policy", "cnn"], ["--sticky-actions", "0.5"]],
     ),
     "train_ppo": dict(
         flags={
@@ -132,7 +137,8 @@ SCRIPTS = {
     ),
 }
 #: Flags that take no boundary values: a path, a name, or an action.
-NOT_WALKED = {"-h", "--logdir", "--resume", "--env", "--no-progress", "--list-presets"}
+NOT_WALKED = {"-h", "--logdir", "--resume", "--env", "--no-progress", "--list-presets",
+              "--sticky-actions"}  # Atari only: refused here (see refused), run in test_atari
 
 
 def _flag(action: argparse.Action) -> str:

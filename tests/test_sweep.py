@@ -79,7 +79,7 @@ def hparams_of(run_dir):
     return None
 
 
-def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
+def test_grid_x_seeds_killed_with_kill_9_then_ctrl_c_then_resumed(tmp_path):
     logdir, total = str(tmp_path / "sweep"), 1000
     proc = subprocess.Popen(
         sweep_cmd("dqn", "--seeds", "2", "--grid", "lr=1e-3,3e-3,1e30", "--num-cpus", "2",
@@ -98,6 +98,25 @@ def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
         time.sleep(0.02)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
+
+    # Ctrl-C in the resumed sweep, once a trial runs again: every running trial saves a
+    # checkpoint, the sweep says how to continue and exits 130.
+    proc = subprocess.Popen(sweep_cmd("--resume", "--logdir", logdir), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(len(read_status(d).get("segments", [])) == 2 and
+                  read_status(d).get("status") == "running" for d in trial_dirs(logdir)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no trial resumed"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, out + err
+    assert "interrupted; continue with: python scripts/sweep.py --resume" in out
+    interrupted = [d for d in trial_dirs(logdir) if read_status(d)["status"] == "interrupted"]
+    assert interrupted, [read_status(d) for d in trial_dirs(logdir)]
+    for run_dir in interrupted:  # saved where it stopped, beyond where the kill had left it
+        assert checkpoint_steps(run_dir) >= (killed_at.get(run_dir) or 0)
 
     resumed = run_sweep("--resume", "--logdir", logdir)
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # 1: a trial failed
@@ -126,7 +145,8 @@ def test_grid_x_seeds_killed_with_kill_9_then_resumed(tmp_path):
         config = json.load(open(os.path.join(run_dir, "config.json")))["args"]
         segments = read_status(run_dir)["segments"]
         if killed_at.get(run_dir):  # it had a checkpoint: resumed there, not rerun from 0
-            assert len(segments) == 2 and segments[1] >= killed_at[run_dir], segments
+            assert len(segments) >= 2 and segments[1] >= killed_at[run_dir], segments
+        assert segments == sorted(segments), segments  # each life went on from the last
         points = read_scalars(run_dir)
         assert_one_curve(points)
         lr = points["train/learning_rate"]

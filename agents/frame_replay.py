@@ -1,0 +1,259 @@
+"""A frame-deduplicated uint8 replay for (stacked) image observations, Dopamine's layout.
+
+An 84x84x4 stack stored twice per transition (obs and next obs) as float32 costs 226 KB;
+as uint8 56 KB. Here each frame is stored once, uint8, and the stacks are rebuilt at sample
+time from the frames before it: about 7.07 KB per transition for 84x84 frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agents.sumtree import SumTree
+
+
+class FrameReplayBuffer:
+    """Replay of one-step transitions of each sub-env, stored as per-sub-env streams of rows.
+
+    Row ``t`` of sub-env ``e`` holds the newest frame of the observation at step ``t``, the
+    action, reward and termination of that step. When an episode ends (terminated, truncated,
+    or the next observation does not continue the stream, e.g. fresh episodes after a resume
+    without env state) one more row holds the newest frame of the true final observation,
+    and the next row starts a new episode. A stack of ``stack`` frames is rebuilt from the
+    rows before, repeating the episode's first frame where the episode is younger than the
+    stack (what ``FrameStackObservation``'s default ``padding_type="reset"`` shows).
+
+    Sampling returns ``n``-step transitions (Sutton 1988), computed at sample time:
+    ``(s_t, a_t, Σ_{i<k} γ^i r_{t+i}, s_{t+k}, terminated, k)``, ``k = n`` or fewer where the
+    episode ends first (then ``s_{t+k}`` is its final observation), in
+    :attr:`FIELDS` order, like :class:`agents.replay.ReplayBuffer`. A row can be sampled once
+    its ``n`` next rows (or its episode's end) are written, and until its stack's oldest frame
+    is overwritten. ``prioritized``: proportional PER on a :class:`SumTree` over the rows,
+    zero for rows that cannot be sampled (same API as
+    :class:`agents.replay.PrioritizedReplayBuffer`).
+
+    ``capacity`` transitions are split evenly over the sub-envs (each stream gets
+    ``ceil(capacity / n_envs) + n + stack`` rows, so that ``capacity`` transitions can be
+    sampled); the arrays are allocated at the first :meth:`push` (or load), whose batch fixes
+    ``n_envs``. Observations are ``(stack, *frame_shape)`` if ``stack > 1`` (the
+    ``FrameStackObservation`` layout), else ``frame_shape``.
+    """
+
+    FIELDS = ("obs", "actions", "rewards", "next_obs", "dones", "n_steps")
+    _ROW_FIELDS = ("frames", "actions", "rewards", "terminated", "final", "offset", "k")
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, stack: int = 1,
+                 n_step: int = 1, gamma: float = 0.99, prioritized: bool = False,
+                 alpha: float = 0.6, eps: float = 1e-6) -> None:
+        self.capacity, self.stack = int(capacity), int(stack)
+        self.obs_shape = tuple(obs_shape)
+        self.frame_shape = self.obs_shape[1:] if self.stack > 1 else self.obs_shape
+        if self.stack > 1 and self.obs_shape[0] != self.stack:
+            raise ValueError(f"observations {self.obs_shape} are not stacks of {stack} frames")
+        self.n, self.gamma = int(n_step), float(gamma)
+        self.prioritized, self.alpha, self.eps = prioritized, float(alpha), float(eps)
+        self.max_priority = 1.0  # of p^alpha
+        self.n_envs = 0
+        self.count = np.zeros(0, np.int64)  # rows ever written, per sub-env
+        self.last_next: np.ndarray | None = None  # each sub-env's latest next obs
+
+    # -- storage --------------------------------------------------------------------------
+    def _allocate(self, n_envs: int) -> None:
+        self.n_envs = int(n_envs)
+        self.rows = math.ceil(self.capacity / n_envs) + self.n + self.stack
+        shape = (self.n_envs, self.rows)
+        self.frames = np.zeros((*shape, *self.frame_shape), np.uint8)
+        self.actions = np.zeros(shape, np.int32)
+        self.rewards = np.zeros(shape, np.float32)
+        self.terminated = np.zeros(shape, np.uint8)  # the step of this row terminated
+        self.final = np.zeros(shape, np.uint8)  # a final-observation row, no transition
+        self.offset = np.zeros(shape, np.uint8)  # rows since the episode start, <= stack-1
+        self.k = np.zeros(shape, np.uint8)  # steps of the row's n-step transition, 0: none
+        self.count = np.zeros(self.n_envs, np.int64)
+        if self.prioritized:
+            self.tree = SumTree(self.n_envs * self.rows)
+
+    def __len__(self) -> int:
+        """Transitions that can be sampled."""
+        return int(np.count_nonzero(self.k)) if self.n_envs else 0
+
+    def nbytes(self) -> int:
+        """Bytes of the arrays (the sum tree included)."""
+        arrays = [getattr(self, f) for f in self._ROW_FIELDS] if self.n_envs else []
+        tree = sum(level.nbytes for level in self.tree.levels) if self.prioritized and \
+            self.n_envs else 0
+        return sum(a.nbytes for a in arrays) + tree
+
+    def _frame(self, obs: np.ndarray) -> np.ndarray:
+        return obs[-1] if self.stack > 1 else obs
+
+    def _write(self, e: int, frame, action=0, reward=0.0, final=False) -> None:
+        t = int(self.count[e])
+        p = t % self.rows
+        if t >= self.rows:  # the oldest row goes; so do the stacks that reach back to it
+            gone = (p + np.arange(self.stack)) % self.rows
+            self._set_k(e, gone, 0)
+        previous = (p - 1) % self.rows
+        starts = t == 0 or bool(self.final[e, previous])
+        self.frames[e, p] = frame
+        self.actions[e, p], self.rewards[e, p] = action, reward
+        self.terminated[e, p], self.final[e, p], self.k[e, p] = 0, final, 0
+        self.offset[e, p] = 0 if starts else min(int(self.offset[e, previous]) + 1,
+                                                 self.stack - 1)
+        self.count[e] = t + 1
+
+    def _set_k(self, e: int, pos, k) -> None:
+        self.k[e, pos] = k
+        if self.prioritized:
+            pos = np.atleast_1d(pos)
+            k = np.broadcast_to(k, pos.shape)
+            self.tree.update(e * self.rows + pos, np.where(k > 0, self.max_priority, 0.0))
+
+    def _complete(self, e: int, episode_end: bool) -> None:
+        """Mark the transitions that the row just written completes (all up to ``n`` back
+        if it is an episode's final row, else the one ``n`` back)."""
+        t = int(self.count[e]) - 1  # the row just written
+        oldest = max(t - self.n, int(self.count[e]) - self.rows + self.stack, 0)
+        for s in range(t - 1, oldest - 1, -1):
+            p = s % self.rows
+            if self.final[e, p]:
+                break  # the previous episode
+            if episode_end or s == t - self.n:
+                self._set_k(e, p, t - s)
+
+    def push(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """Record one vector step (one row per sub-env, one more where an episode ended)."""
+        obs, next_obs = np.asarray(obs), np.asarray(next_obs)
+        if not self.n_envs:
+            self._allocate(len(actions))
+            self.last_next = np.zeros((self.n_envs, *self.obs_shape), np.uint8)
+        for e in range(self.n_envs):
+            t = int(self.count[e])
+            if t and not self.final[e, (t - 1) % self.rows] \
+                    and not np.array_equal(self.last_next[e], obs[e]):
+                # the stream breaks (fresh episode): end the old one, bootstrapping
+                self._write(e, self._frame(self.last_next[e]), final=True)
+                self._complete(e, episode_end=True)
+            self._write(e, self._frame(obs[e]), actions[e], rewards[e])
+            self._complete(e, episode_end=False)
+            if terminated[e] or truncated[e]:
+                self.terminated[e, (int(self.count[e]) - 1) % self.rows] = bool(terminated[e])
+                self._write(e, self._frame(next_obs[e]), final=True)
+                self._complete(e, episode_end=True)
+        self.last_next[:] = next_obs
+
+    # -- sampling -------------------------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """``n`` transitions drawn uniformly with replacement, in :attr:`FIELDS` order. The
+        observation arrays are reused by the next sample: consume them first (the DQN update
+        copies them into the graph)."""
+        return self.rows_at(self._uniform(n, rng), reuse=True)
+
+    def _uniform(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        filled = np.minimum(self.count, self.rows)
+        ends = np.cumsum(filled)
+        if not len(self):
+            raise ValueError("the replay holds no complete transition yet")
+        index = np.empty(n, np.int64)
+        todo = np.arange(n)
+        while len(todo):  # rejection: a few rows per sub-env cannot be sampled
+            draw = rng.integers(0, ends[-1], len(todo))
+            e = np.searchsorted(ends, draw, side="right")
+            pos = draw - (ends[e] - filled[e])
+            ok = self.k[e, pos] > 0
+            index[todo[ok]] = e[ok] * self.rows + pos[ok]
+            todo = todo[~ok]
+        return index
+
+    def _stacks(self, e: np.ndarray, pos: np.ndarray, out: np.ndarray | None = None
+                ) -> np.ndarray:
+        """The stacks of rows ``pos`` of sub-envs ``e``, ``[len(pos), *obs_shape]``."""
+        if self.stack == 1:
+            index = e * self.rows + pos
+        else:
+            back = np.arange(self.stack - 1, -1, -1)  # oldest frame first
+            back = np.minimum(back[None, :], self.offset[e, pos][:, None])
+            index = (e * self.rows)[:, None] + (pos[:, None] - back) % self.rows
+        flat = self.frames.reshape(-1, *self.frame_shape)
+        if out is None:
+            return np.take(flat, index, axis=0)
+        # mode="clip": with "raise" (valid indices anyway) numpy buffers ``out`` (a 2nd copy)
+        np.take(flat, index.reshape(-1), axis=0, out=out.reshape(-1, *self.frame_shape),
+                mode="clip")
+        return out
+
+    def rows_at(self, index: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, ...]:
+        """The transitions at the global row ``index`` (any shape), in :attr:`FIELDS` order.
+        ``reuse``: write the two stacks into arrays kept for the next call of the same size
+        (fresh ~0.5 MB arrays cost page faults: 10x the gather itself)."""
+        shape = np.shape(index)
+        e, pos = np.divmod(np.asarray(index, np.int64).reshape(-1), self.rows)
+        k = self.k[e, pos].astype(np.int64)
+        ahead = (pos[:, None] + np.arange(self.n)[None, :]) % self.rows
+        discounts = np.where(np.arange(self.n)[None, :] < k[:, None],
+                             self.gamma ** np.arange(self.n, dtype=np.float64)[None, :], 0.0)
+        returns = (self.rewards[e[:, None], ahead] * discounts).sum(axis=1)
+        last = (pos + k - 1) % self.rows
+        next_pos = (pos + k) % self.rows
+        obs_out = next_out = None
+        if reuse:
+            if getattr(self, "_out", (None,))[0] is None or len(self._out[0]) != len(e):
+                self._out = tuple(np.empty((len(e), *self.obs_shape), np.uint8)
+                                  for _ in range(2))
+            obs_out, next_out = self._out
+        out = (self._stacks(e, pos, obs_out), self.actions[e, pos].astype(np.int64),
+               returns.astype(np.float32), self._stacks(e, next_pos, next_out),
+               self.terminated[e, last].astype(np.float32), k.astype(np.float32))
+        return tuple(x.reshape(*shape, *x.shape[1:]) for x in out)
+
+    # -- prioritized replay ---------------------------------------------------------------
+    def sample_prioritized(self, batch_size: int, rng: np.random.Generator, beta: np.ndarray,
+                           ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+        """As :meth:`agents.replay.PrioritizedReplayBuffer.sample_prioritized` (observation
+        arrays reused as in :meth:`sample`)."""
+        beta = np.asarray(beta, np.float64).reshape(-1, 1)
+        index = self.tree.sample(batch_size, rng, n_batches=len(beta))
+        probs = self.tree[index] / self.tree.total
+        weights = (len(self) * probs) ** -beta
+        weights /= weights.max(axis=1, keepdims=True)
+        return index, self.rows_at(index, reuse=True), weights.astype(np.float32)
+
+    def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
+        """``p_i = (|δ_i| + eps)^α``; rows that can no longer be sampled stay at 0."""
+        index = np.asarray(index).reshape(-1)
+        priority = (np.abs(np.asarray(td_errors, np.float64)).reshape(-1) + self.eps) ** self.alpha
+        e, pos = np.divmod(index, self.rows)
+        self.tree.update(index, np.where(self.k[e, pos] > 0, priority, 0.0))
+        self.max_priority = max(self.max_priority, float(priority.max()))
+
+    # -- checkpointing --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The arrays themselves (no copies: ``np.savez`` writes them in chunks)."""
+        if not self.n_envs:
+            return {}
+        state = {f: getattr(self, f) for f in self._ROW_FIELDS}
+        state.update(count=self.count, last_next=self.last_next)
+        if self.prioritized:
+            state["priorities"] = self.tree.levels[0][: self.n_envs * self.rows]
+            state["max_priority"] = np.array(self.max_priority)
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if "count" not in state:
+            return
+        n_envs, rows = state["frames"].shape[:2]
+        self._allocate(n_envs)
+        if rows != self.rows:
+            raise ValueError(f"saved replay has {rows} rows per sub-env, this one {self.rows} "
+                             "(another --buffer-size or --n-envs?)")
+        for f in self._ROW_FIELDS:
+            getattr(self, f)[...] = state[f]
+        self.count[:] = state["count"]
+        self.last_next = np.array(state["last_next"])
+        if self.prioritized:
+            self.tree.levels[0][:] = 0.0
+            self.tree.levels[0][: n_envs * rows] = state["priorities"]
+            self.tree.rebuild()
+            self.max_priority = float(state["max_priority"])
