@@ -1,6 +1,6 @@
-"""Table of the DQN preset seed runs (results/run_dqn_presets.sh) for docs/results.md.
+"""Table of the DQN preset seed runs (scripts/run_dqn_presets.sh) for docs/results.md.
 
-    python results/summarize.py RUNS_DIR [results/logs]
+    python scripts/summarize_results.py RUNS_DIR
 Final eval/mean_return (20 greedy episodes) of each finished run; mean ± std across seeds
 (std with ddof=1), IQM with a 95% bootstrap CI (rlharness.sweep.report.iqm_ci).
 """
@@ -22,14 +22,15 @@ cli.import_tensorflow_quietly()
 from rlharness.logger import read_scalars  # noqa: E402
 from rlharness.sweep.report import iqm_ci  # noqa: E402
 
-ENVS = {"acrobot": "Acrobot-v1", "mountaincar": "MountainCar-v0", "lunar": "LunarLander-v3"}
+ENVS = ("Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
 
 
-def main(runs: str, logs: str) -> None:
-    for cfg, env in ENVS.items():
+def main(runs: str) -> None:
+    logs = os.path.join(runs, "logs")
+    for env in ENVS:
         rows = []
         for seed in range(5):
-            name = f"{cfg}-seed{seed}"
+            name = f"{env}-seed{seed}"
             log = os.path.join(logs, f"{name}.log")
             text = open(log).read() if os.path.exists(log) else ""
             done = re.search(r"eval mean return (-?[\d.]+) .* after (\d+) env steps.*?; "
@@ -52,4 +53,4 @@ def main(runs: str, logs: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "results/logs")
+    main(sys.argv[1])
