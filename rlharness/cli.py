@@ -205,6 +205,12 @@ def refuse_used_logdir(logdir: str, fix: str) -> None:
         fail(f"run directory {logdir} is not empty; {fix}")
 
 
+def refuse_used_output(path: str, flag: str) -> None:
+    """A tool never overwrites: ``path`` (given as ``flag``) must be new or an empty directory."""
+    if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
+        fail(f"{flag} {path} is not an empty directory; choose a new one (nothing is overwritten)")
+
+
 def make_run_dir(logdir: str) -> None:
     """Create ``logdir`` (if needed) and check that a file can be written in it, or fail in
     one line naming the path: before TensorFlow is imported, and before anything is written."""

@@ -64,9 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         cli.fail(f"{flag} needs {' and '.join(missing)}, which is not installed; "
                  f"pip install -e '.[{extra}]'")
     if args.video:
-        if os.path.isfile(args.video) or (os.path.isdir(args.video) and os.listdir(args.video)):
-            cli.fail(f"--video {args.video} is not an empty directory; choose a new one "
-                     "(nothing is overwritten)")
+        cli.refuse_used_output(args.video, "--video")
     return args
 
 

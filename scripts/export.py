@@ -39,9 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.checkpoint_path = checkpoint_path(args.run_dir, args.checkpoint)
     except RunDirError as e:
         cli.fail(str(e))
-    if os.path.isfile(args.out) or (os.path.isdir(args.out) and os.listdir(args.out)):
-        cli.fail(f"--out {args.out} is not an empty directory; choose a new one "
-                 "(nothing is overwritten)")
+    cli.refuse_used_output(args.out, "--out")
     return args
 
 
