@@ -205,6 +205,29 @@ def refuse_used_logdir(logdir: str, fix: str) -> None:
         fail(f"run directory {logdir} is not empty; {fix}")
 
 
+def check_rollout(args: argparse.Namespace) -> int:
+    """On-policy scripts: a rollout of ``--n-steps x --n-envs`` env steps must fit in
+    ``--total-steps``; returns the rollout's size."""
+    rollout = args.n_steps * args.n_envs
+    if rollout > args.total_steps:
+        fail(f"--n-steps {args.n_steps} x --n-envs {args.n_envs} = {rollout} env steps per "
+             f"rollout, more than --total-steps {args.total_steps}: no update would run; "
+             "lower --n-steps")
+    return rollout
+
+
+def open_run(args: argparse.Namespace) -> None:
+    """Tools on a trained run: ``args.run`` and ``args.checkpoint_path`` from ``args.run_dir``
+    and ``args.checkpoint``, or a one-line error (TF-free)."""
+    from rlharness.restore import RunDirError, checkpoint_path, read_run
+
+    try:
+        args.run = read_run(args.run_dir)
+        args.checkpoint_path = checkpoint_path(args.run_dir, args.checkpoint)
+    except RunDirError as e:
+        fail(str(e))
+
+
 def refuse_used_output(path: str, flag: str) -> None:
     """A tool never overwrites: ``path`` (given as ``flag``) must be new or an empty directory."""
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):

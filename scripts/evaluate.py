@@ -20,7 +20,6 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rlharness import cli  # noqa: E402  (no TensorFlow yet)
-from rlharness.restore import RunDirError, checkpoint_path, read_run  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,11 +49,7 @@ def seed_or_run(text: str) -> int | str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Everything that can be checked without TensorFlow."""
     args = build_parser().parse_args(argv)
-    try:
-        args.run = read_run(args.run_dir)
-        args.checkpoint_path = checkpoint_path(args.run_dir, args.checkpoint)
-    except RunDirError as e:
-        cli.fail(str(e))
+    cli.open_run(args)
     if args.video and args.render:
         cli.fail("--video and --render exclude each other (one render mode); drop one")
     needs = (["moviepy", "pygame"] if args.video else []) + (["pygame"] if args.render else [])

@@ -18,7 +18,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rlharness import cli  # noqa: E402  (no TensorFlow yet)
-from rlharness.restore import RunDirError, checkpoint_path, read_run  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,11 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Everything that can be checked without TensorFlow."""
     args = build_parser().parse_args(argv)
-    try:
-        args.run = read_run(args.run_dir)
-        args.checkpoint_path = checkpoint_path(args.run_dir, args.checkpoint)
-    except RunDirError as e:
-        cli.fail(str(e))
+    cli.open_run(args)
     cli.refuse_used_output(args.out, "--out")
     return args
 

@@ -51,11 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _check(args: argparse.Namespace) -> None:
-    rollout = args.n_steps * args.n_envs
-    if rollout > args.total_steps:
-        cli.fail(f"--n-steps {args.n_steps} x --n-envs {args.n_envs} = {rollout} env steps per "
-                 f"rollout, more than --total-steps {args.total_steps}: no update would run; "
-                 "lower --n-steps")
+    cli.check_rollout(args)
 
 
 def make_agent(args: argparse.Namespace, env, schedule):

@@ -78,11 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _check(args: argparse.Namespace) -> None:
-    rollout = args.n_steps * args.n_envs
-    if rollout > args.total_steps:
-        cli.fail(f"--n-steps {args.n_steps} x --n-envs {args.n_envs} = {rollout} env steps per "
-                 f"rollout, more than --total-steps {args.total_steps}: no update would run; "
-                 "lower --n-steps")
+    rollout = cli.check_rollout(args)
     if args.batch_size > rollout:
         cli.fail(f"--batch-size {args.batch_size} is larger than a rollout of --n-steps "
                  f"{args.n_steps} x --n-envs {args.n_envs} = {rollout}; lower --batch-size")
