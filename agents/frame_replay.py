@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from agents.sumtree import SumTree
+from rlharness.npz import copy_into
 
 
 class FrameReplayBuffer:
@@ -236,7 +237,7 @@ class FrameReplayBuffer:
 
     # -- checkpointing --------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The arrays themselves (no copies: ``np.savez`` writes them in chunks)."""
+        """The arrays themselves (no copies: ``np.savez`` writes them in 16 MiB chunks)."""
         if not self.n_envs:
             return {}
         state = {f: getattr(self, f) for f in self._ROW_FIELDS}
@@ -254,12 +255,12 @@ class FrameReplayBuffer:
         if rows != self.rows:
             raise ValueError(f"saved replay has {rows} rows per sub-env, this one {self.rows} "
                              "(another --buffer-size or --n-envs?)")
-        for f in self._ROW_FIELDS:
-            getattr(self, f)[...] = state[f]
+        for f in self._ROW_FIELDS:  # streamed into the arrays: no second copy of the replay
+            copy_into(getattr(self, f), state[f])
         self.count[:] = state["count"]
         self.last_next = np.array(state["last_next"])
         if self.prioritized:
             self.tree.levels[0][:] = 0.0
-            self.tree.levels[0][: n_envs * rows] = state["priorities"]
+            copy_into(self.tree.levels[0][: n_envs * rows], state["priorities"])
             self.tree.rebuild()
             self.max_priority = float(state["max_priority"])

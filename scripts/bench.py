@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import re
@@ -52,6 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="only section 9: the frame replay (84x84x4), the Nature-CNN gradient "
                         "step against its FLOP floor, DQN on ALE/Pong-v5 with training (needs "
                         "the atari extra)")
+    p.add_argument("--replay-checkpoint-rss", type=int, default=None, metavar="N",
+                   help="only: peak RSS growth of saving and of restoring a checkpoint of a "
+                        "frame replay of N 84x84 transitions, as JSON (section 9d runs it "
+                        "in a fresh process)")
     p.add_argument("--pixel-steps", type=int, default=20_000, metavar="N",
                    help="env steps of the Pong run in section 9 (default: %(default)s)")
     p.add_argument("--sweep-steps", type=int, default=50_000, metavar="N",
@@ -61,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--seeds must be at least 1")
     if args.pixel_steps < 1:
         p.error("--pixel-steps must be at least 1")
+    if args.replay_checkpoint_rss is not None and args.replay_checkpoint_rss < 1000:
+        p.error("--replay-checkpoint-rss must be at least 1000")
     if args.sweep_steps < 1:
         p.error("--sweep-steps must be at least 1")
     args.modes = list(dict.fromkeys(args.modes))
@@ -706,6 +713,72 @@ def bench_pong_vs_sb3(steps: int, env_sps: float) -> None:
         print(f"\n{SB3_MISSING}")
 
 
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(next(ln for ln in f if ln.startswith(field + ":")).split()[1])
+
+
+def _reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as f:  # "5": VmHWM := VmRSS (Linux >= 4.0)
+        f.write("5")
+
+
+def replay_checkpoint_rss(capacity: int) -> dict[str, float]:
+    """MB: a frame replay of ``capacity`` 84x84 transitions (one sub-env, every page
+    written), and the peak RSS growth of saving it with :class:`Checkpointer` and of restoring
+    it into a fresh replay (``/proc/self/status`` VmHWM - VmRSS before); whether the restored
+    replay equals the saved one."""
+    from agents.frame_replay import FrameReplayBuffer
+    from rlharness.checkpoint import Checkpointer
+
+    def filled() -> FrameReplayBuffer:
+        buffer = FrameReplayBuffer(capacity, (4, 84, 84), stack=4)
+        frame = np.zeros((1, 4, 84, 84), np.uint8)
+        buffer.push(frame, [0], [0.0], frame, [False], [False])
+        rng = np.random.default_rng(0)
+        for rows in np.array_split(np.arange(buffer.rows), 64):  # no full-size temporary
+            buffer.frames[0, rows] = rng.integers(0, 256, (len(rows), 84, 84), np.uint8)
+        buffer.actions[:] = rng.integers(0, 6, buffer.actions.shape)
+        return buffer
+
+    mb = 1 / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpointer = Checkpointer(tmp, {"step": tf.Variable(0)})
+        buffer = filled()
+        saved_digest = [hash(getattr(buffer, f).tobytes()) for f in ("actions", "offset")]
+        frames_sum = int(buffer.frames.sum(dtype=np.int64))
+        size = buffer.nbytes() / 2**20
+        _reset_peak_rss()
+        before = _status_kb("VmRSS")
+        checkpointer.save(1, {f"agent/buffer/{k}": v for k, v in buffer.state_dict().items()})
+        save = (_status_kb("VmHWM") - before) * mb
+        del buffer
+        restored = FrameReplayBuffer(capacity, (4, 84, 84), stack=4)
+        _reset_peak_rss()
+        before = _status_kb("VmRSS")
+        _, arrays = checkpointer.restore()
+        restored.load_state_dict({k[len("agent/buffer/"):]: v for k, v in arrays.items()})
+        load = (_status_kb("VmHWM") - before) * mb
+        equal = (saved_digest == [hash(getattr(restored, f).tobytes())
+                                  for f in ("actions", "offset")]
+                 and frames_sum == int(restored.frames.sum(dtype=np.int64)))
+    return {"replay_mb": round(size, 1), "save_peak_growth_mb": round(save, 1),
+            "restore_peak_growth_mb": round(load, 1), "restored_equal": bool(equal)}
+
+
+def bench_replay_checkpoint(capacity: int) -> None:
+    """9d: peak RSS of checkpointing a large frame replay, in a fresh process."""
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
+           "--replay-checkpoint-rss", str(capacity)]
+    seconds, stdout = timed_run(cmd, f"replay checkpoint of {capacity:,} transitions")
+    r = json.loads(stdout.strip().splitlines()[-1])
+    table(f"9d. Checkpoint of a frame replay of {capacity:,} 84x84 transitions: peak RSS "
+          "growth (VmHWM) over the process before (target: no second copy)",
+          ["replay", "save", "restore (into a fresh replay)", "restored equal", "process s"],
+          [[f"{r['replay_mb']:.0f} MB", f"+{r['save_peak_growth_mb']:.0f} MB",
+            f"+{r['restore_peak_growth_mb']:.0f} MB", r["restored_equal"], f"{seconds:.0f}"]])
+
+
 # -- 10. PPO -----------------------------------------------------------------------------
 SB3_PPO_SCRIPT = """
 import sys, time, torch
@@ -810,6 +883,9 @@ def main(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
     sizes = QUICK if args.quick else FULL
     print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
+    if args.replay_checkpoint_rss is not None:
+        print(json.dumps(replay_checkpoint_rss(args.replay_checkpoint_rss)))
+        return 0
     if args.pixels:
         bench_pixels(sizes, args.pixel_steps)
         print(f"\nmachine: {machine()}")
