@@ -51,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "after another, and Ray's start-up (needs the sweep extra)")
     p.add_argument("--pixels", action="store_true",
                    help="only section 9: the frame replay (84x84x4), the Nature-CNN gradient "
-                        "step against its FLOP floor, DQN on ALE/Pong-v5 with training (needs "
-                        "the atari extra)")
+                        "step against its FLOP floor, the replay's checkpoint memory, DQN on "
+                        "ALE/Pong-v5 with training vs SB3 (needs the atari extra)")
     p.add_argument("--replay-checkpoint-rss", type=int, default=None, metavar="N",
                    help="only: peak RSS growth of saving and of restoring a checkpoint of a "
                         "frame replay of N 84x84 transitions, as JSON (section 9d runs it "
@@ -581,11 +581,20 @@ def nature_cnn_update_flops(batch: int = 32, n_actions: int = 6) -> float:
 
 
 def bench_pixels(sizes: Sizes, steps: int) -> None:
-    """Section 9: frame replay memory and sampling, gradient step vs FLOP floor, Pong e2e."""
-    from agents.frame_replay import FrameReplayBuffer
-
+    """Section 9: frame replay memory and sampling, gradient step vs FLOP floor, the replay's
+    checkpoint memory, Pong end to end vs SB3."""
     tf.config.threading.set_intra_op_parallelism_threads(PIXEL_THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(PIXEL_THREADS)
+    bench_frame_replay(sizes)
+    env_sps = bench_cnn_step(sizes, steps)
+    bench_replay_checkpoint(20_000 if sizes.calls < 100 else 200_000)
+    bench_pong_vs_sb3(steps, env_sps)
+
+
+def bench_frame_replay(sizes: Sizes) -> None:
+    """9a: bytes per transition and 32-minibatch sampling of a full 84x84x4 frame replay."""
+    from agents.frame_replay import FrameReplayBuffer
+
     rng = np.random.default_rng(0)
     capacity = 1000 if sizes.calls < 100 else 100_000
     rows = []
@@ -611,6 +620,10 @@ def bench_pixels(sizes: Sizes, steps: int) -> None:
           ["replay", "capacity", "per transition", "sample 32, wall", "sample 32, thread CPU"],
           rows)
 
+
+def bench_cnn_step(sizes: Sizes, steps: int) -> float:
+    """9b: the Nature-CNN Double-DQN gradient step vs its FLOP floor, acting; returns the
+    random-action env steps/s of ALE/Pong-v5."""
     env = make_vec_env("ALE/Pong-v5", 1, seed=0)
     agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=1e-4,
                 buffer_size=10_000, learning_starts=0, batch_size=32, train_freq=4,
@@ -625,22 +638,23 @@ def bench_pixels(sizes: Sizes, steps: int) -> None:
     agent.update()  # traces
     n = max(2, sizes.slow_calls)
     ms, cpu_ms = (x * 1e3 for x in cpu_and_wall(agent.update, n))
-    act_ms, act_cpu_ms = (x * 1e3 for x in cpu_and_wall(lambda: agent.act(obs), n))
+    agent.act(obs, explore=False)  # traces
+    act_ms, act_cpu_ms = (x * 1e3 for x in cpu_and_wall(
+        lambda: agent.act(obs, explore=False), n))
     flops = nature_cnn_update_flops(32, agent.n_actions)
     table(f"9b. Nature CNN (84x84x4, Pong's 6 actions), one Double-DQN gradient step at batch "
           f"32, sampling included, {PIXEL_THREADS} TF thread(s), mean of {n}", ["", "value"],
           [["gradient step, wall / process CPU", f"{ms:.1f} ms / {cpu_ms:.1f} ms"],
            ["FLOP floor per step", f"{flops / 1e9:.2f} GFLOP"],
            ["achieved (per CPU second)", f"{flops / cpu_ms / 1e6:.1f} GFLOP/s"],
-           ["`agent.act(obs)`, wall / CPU", f"{act_ms:.2f} ms / {act_cpu_ms:.2f} ms"],
+           ["greedy `agent.act(obs)`, wall / CPU", f"{act_ms:.2f} ms / {act_cpu_ms:.2f} ms"],
            ["XLA", str(bool(tf.config.list_physical_devices("GPU")))]])
 
     env.reset(seed=0)
     start = time.perf_counter()
     for _ in range(min(steps, 2000)):
         env.step(env.action_space.sample())
-    env_sps = min(steps, 2000) / (time.perf_counter() - start)
-    bench_pong_vs_sb3(steps, env_sps)
+    return min(steps, 2000) / (time.perf_counter() - start)
 
 
 # Same settings on both sides: ALE/Pong-v5 (sticky actions 0.25, frame skip 4 by the
