@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import statistics
 import subprocess
@@ -139,15 +140,19 @@ def cpu_and_wall(fn, n: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
 
 
-def timed_run(cmd: list[str], label: str, env: dict | None = None) -> tuple[float, str]:
-    """Whole-process wall seconds and stdout of ``cmd`` (a failure prints its stderr)."""
+def timed_run(cmd: list[str], label: str, env: dict | None = None) -> tuple[float, float, str]:
+    """Whole-process wall and CPU (user + system) seconds and stdout of ``cmd`` (a failure
+    prints its stderr). CPU seconds are what the run costs whatever else the machine runs."""
     print(f"running {label} ...", file=sys.stderr, flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if result.returncode != 0:
         print(f"{label} FAILED ({result.returncode}): {result.stderr[-2000:]}")
-    return seconds, result.stdout
+    return seconds, cpu, result.stdout
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -709,20 +714,25 @@ def bench_pong_vs_sb3(steps: int, env_sps: float) -> None:
             label = f"SB3 DQN CnnPolicy (torch, {PIXEL_THREADS} thread; no Double DQN)"
             cmd = [sys.executable, "-c", SB3_PONG_SCRIPT, str(steps), "0", str(starts)]
             runs[label] = timed_run(cmd, label, env)
-    loops = {k: re.search(r"([\d.]+) s, (\d+) env steps/s", out) for k, (_, out) in runs.items()}
-    sb3 = next((m for k, m in loops.items() if k.startswith("SB3") and m), None)
-    rows = [["env only (random actions, no agent)", "-", "-", f"{env_sps:.0f}", "-", "-"]]
-    for label, (wall, stdout) in runs.items():
+    loops = {k: re.search(r"([\d.]+) s, (\d+) env steps/s", out)
+             for k, (_, _, out) in runs.items()}
+    sb3 = next((k for k in runs if k.startswith("SB3") and loops[k]), None)
+    rows = [["env only (random actions, no agent)", "-", "-", "-", f"{env_sps:.0f}", "-", "-",
+             "-"]]
+    for label, (wall, cpu, stdout) in runs.items():
         loop = loops[label]
         grad = re.search(r"gradient step ([\d.]+) ms wall, ([\d.]+) ms CPU", stdout)
-        ratio = float(loop.group(1)) / float(sb3.group(1)) if loop and sb3 else None
-        rows.append([label, f"{wall:.1f}", loop.group(1) if loop else "FAILED",
-                     loop.group(2) if loop else "-", "-" if ratio is None else f"{ratio:.2f}",
+        x_loop = x_cpu = "-"
+        if loop and sb3:
+            x_loop = f"{float(loop.group(1)) / float(loops[sb3].group(1)):.2f}"
+            x_cpu = f"{cpu / runs[sb3][1]:.2f}"
+        rows.append([label, f"{wall:.1f}", f"{cpu:.1f}", loop.group(1) if loop else "FAILED",
+                     loop.group(2) if loop else "-", x_loop, x_cpu,
                      f"{grad.group(1)} / {grad.group(2)}" if grad else "(9b)"])
     table(f"9c. ALE/Pong-v5 DQN with training, {steps:,} env steps (learning from {starts:,}; "
           f"train freq 4, batch 32, replay 10k), {PIXEL_THREADS} thread each",
-          ["run", "process s", "training loop s", "env steps/s", "loop x SB3",
-           "gradient step ms, wall / CPU"], rows)
+          ["run", "process wall s", "process CPU s", "training loop s", "env steps/s",
+           "loop x SB3", "CPU x SB3", "gradient step ms, wall / CPU"], rows)
     if sb3 is None:
         print(f"\n{SB3_MISSING}")
 
@@ -784,7 +794,7 @@ def bench_replay_checkpoint(capacity: int) -> None:
     """9d: peak RSS of checkpointing a large frame replay, in a fresh process."""
     cmd = [sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
            "--replay-checkpoint-rss", str(capacity)]
-    seconds, stdout = timed_run(cmd, f"replay checkpoint of {capacity:,} transitions")
+    seconds, _, stdout = timed_run(cmd, f"replay checkpoint of {capacity:,} transitions")
     r = json.loads(stdout.strip().splitlines()[-1])
     table(f"9d. Checkpoint of a frame replay of {capacity:,} 84x84 transitions: peak RSS "
           "growth (VmHWM) over the process before (target: no second copy)",
