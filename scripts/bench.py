@@ -140,9 +140,10 @@ def cpu_and_wall(fn, n: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
 
 
-def timed_run(cmd: list[str], label: str, env: dict | None = None) -> tuple[float, float, str]:
-    """Whole-process wall and CPU (user + system) seconds and stdout of ``cmd`` (a failure
-    prints its stderr). CPU seconds are what the run costs whatever else the machine runs."""
+def timed_run(cmd: list[str], label: str, env: dict | None = None
+              ) -> tuple[float, float, str, bool]:
+    """Whole-process wall and CPU (user + system) seconds, stdout and success of ``cmd`` (a
+    failure prints its stderr). CPU seconds are what the run costs whatever else runs."""
     print(f"running {label} ...", file=sys.stderr, flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -152,7 +153,7 @@ def timed_run(cmd: list[str], label: str, env: dict | None = None) -> tuple[floa
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if result.returncode != 0:
         print(f"{label} FAILED ({result.returncode}): {result.stderr[-2000:]}")
-    return seconds, cpu, result.stdout
+    return seconds, cpu, result.stdout, result.returncode == 0
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -389,14 +390,10 @@ def parse_return(stdout: str) -> float | None:
 
 
 def timed_process(cmd: list[str], label: str) -> tuple[float, float | None]:
-    print(f"running {label} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        print(f"{label} FAILED ({result.returncode}): {result.stderr[-2000:]}")
-        return seconds, None
-    return seconds, parse_return(result.stdout)
+    """Whole-process wall seconds of ``cmd`` and the eval return it printed (None if it
+    failed)."""
+    seconds, _, stdout, ok = timed_run(cmd, label)
+    return seconds, parse_return(stdout) if ok else None
 
 
 def bench_e2e(modes: list[str], seeds: int, steps: int) -> None:
@@ -715,11 +712,11 @@ def bench_pong_vs_sb3(steps: int, env_sps: float) -> None:
             cmd = [sys.executable, "-c", SB3_PONG_SCRIPT, str(steps), "0", str(starts)]
             runs[label] = timed_run(cmd, label, env)
     loops = {k: re.search(r"([\d.]+) s, (\d+) env steps/s", out)
-             for k, (_, _, out) in runs.items()}
+             for k, (_, _, out, _) in runs.items()}
     sb3 = next((k for k in runs if k.startswith("SB3") and loops[k]), None)
     rows = [["env only (random actions, no agent)", "-", "-", "-", f"{env_sps:.0f}", "-", "-",
              "-"]]
-    for label, (wall, cpu, stdout) in runs.items():
+    for label, (wall, cpu, stdout, _) in runs.items():
         loop = loops[label]
         grad = re.search(r"gradient step ([\d.]+) ms wall, ([\d.]+) ms CPU", stdout)
         x_loop = x_cpu = "-"
@@ -794,7 +791,7 @@ def bench_replay_checkpoint(capacity: int) -> None:
     """9d: peak RSS of checkpointing a large frame replay, in a fresh process."""
     cmd = [sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
            "--replay-checkpoint-rss", str(capacity)]
-    seconds, _, stdout = timed_run(cmd, f"replay checkpoint of {capacity:,} transitions")
+    seconds, _, stdout, _ = timed_run(cmd, f"replay checkpoint of {capacity:,} transitions")
     r = json.loads(stdout.strip().splitlines()[-1])
     table(f"9d. Checkpoint of a frame replay of {capacity:,} 84x84 transitions: peak RSS "
           "growth (VmHWM) over the process before (target: no second copy)",
