@@ -26,7 +26,8 @@ SWEEP = os.path.join(ROOT, "scripts", "sweep.py")
 CHAIN = ["--env", "Chain-v0", "--hidden-sizes", "32", "32", "--batch-size", "32",
          "--learning-starts", "100", "--train-freq", "50", "--gradient-steps", "4",
          "--eval-freq", "200", "--eval-episodes", "5", "--checkpoint-every", "200",
-         "--lr-schedule", "exponential", "--decay-steps", "50", "--update-mode", "tf_function"]
+         "--lr-schedule", "exponential", "--decay-steps", "50", "--update-mode", "tf_function",
+         "--no-jit-compile"]
 
 
 def sweep_cmd(*args):
