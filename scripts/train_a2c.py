@@ -64,7 +64,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
         normalize_advantage=args.normalize_advantage, policy=args.policy,
-        update_mode=args.update_mode,
+        update_mode=args.update_mode, jit_compile=args.jit_compile,
         seed=args.seed,
     )
 
