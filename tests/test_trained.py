@@ -22,9 +22,11 @@ import train_a2c  # noqa: E402
 
 @pytest.fixture(scope="module")
 def a2c_run(tmp_path_factory):
+    """Box actions and normalized observations and rewards: Pendulum-v1."""
     run_dir = str(tmp_path_factory.mktemp("a2c") / "run")
-    assert train_a2c.main(["--logdir", run_dir, "--total-steps", "800", "--n-envs", "2",
-                           "--hidden-sizes", "16", "--eval-freq", "0", "--eval-episodes", "3",
+    assert train_a2c.main(["--env", "Pendulum-v1", "--logdir", run_dir, "--total-steps", "800",
+                           "--n-envs", "2", "--hidden-sizes", "16", "--eval-freq", "0",
+                           "--eval-episodes", "3", "--normalize-obs", "--normalize-reward",
                            "--no-progress", "--seed", "3"]) == 0
     return run_dir
 
@@ -98,8 +100,8 @@ try:
 except ImportError:
     pass
 import numpy as np, tensorflow as tf
-obs = tf.constant(np.load("obs.npy"), tf.float32)
 for name in sys.argv[1:]:
+    obs = tf.constant(np.load(name + "-obs.npy"), tf.float32)
     policy = tf.saved_model.load(name)  # kept: a collected policy deletes its variables
     np.save(name + ".npy", policy.serve(obs).numpy())
 """
@@ -107,26 +109,55 @@ for name in sys.argv[1:]:
 
 def test_export_round_trip_in_a_process_without_rlharness(finished_run, a2c_run, tmp_path,
                                                           capsys):
-    from envs import make_vec_env
+    """The exported policy maps RAW observations to the agent's own greedy actions: a
+    --normalize-obs run's frozen statistics are baked in (Pendulum-v1, Box actions)."""
+    import gymnasium as gym
+    import tensorflow as tf
+
+    from envs.make import observation_normalizer
+    from rlharness import cli
     from rlharness.restore import checkpoint_path, load_agent, read_run
 
     rng = np.random.default_rng(0)
-    obs = (rng.standard_normal((512, 4)) * 3).astype(np.float32)  # CartPole-v1 observations
-    np.save(tmp_path / "obs.npy", obs)
     runs = {"dqn": finished_run, "a2c": a2c_run}
+    raw = {"dqn": rng.standard_normal((512, 4)) * 3,  # CartPole-v1 observations
+           "a2c": np.c_[rng.uniform(-1, 1, (512, 2)), rng.uniform(-8, 8, 512)]}  # Pendulum
     for name, run_dir in runs.items():
+        np.save(tmp_path / f"{name}-obs.npy", raw[name].astype(np.float32))
         assert export.main([run_dir, "--out", str(tmp_path / name)]) == 0
-        assert "greedy policy saved to" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "greedy policy saved to" in out
+        assert ("(observation normalization included)" in out) == (name == "a2c")
     env_vars = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "-I", "-S", "-c", _OUTSIDE, *runs],
                             capture_output=True, text=True, cwd=tmp_path, env=env_vars)
     assert result.returncode == 0, result.stderr[-2000:]
     for name, run_dir in runs.items():
         run = read_run(run_dir)
-        agent, _ = load_agent(run, checkpoint_path(run_dir), make_vec_env(run.args.env, 1))
+        env = cli.make_env_from_args(run.args, evaluation=True)
+        agent, _ = load_agent(run, checkpoint_path(run_dir), env)
+        obs = np.load(tmp_path / f"{name}-obs.npy")
         exported = np.load(tmp_path / f"{name}.npy")
-        np.testing.assert_array_equal(exported, agent.act(obs, explore=False), err_msg=name)
-        assert len(set(exported.tolist())) == 2, f"{name}: a constant policy tests nothing"
+        if name == "dqn":
+            np.testing.assert_array_equal(exported, agent.act(obs, explore=False))
+            assert len(set(exported.tolist())) == 2, "a constant policy tests nothing"
+            continue
+        clip, normalize = env.unwrapped.envs[0], env.unwrapped.envs[0].env  # as in evaluation
+        seen = np.stack([clip.observation(normalize.observation(o)) for o in obs])
+        as_exported = export.greedy_policy(_Identity(), observation_normalizer(env),
+                                           gym.spaces.Discrete(2))  # Discrete: no clipping
+        np.testing.assert_array_equal(as_exported(tf.constant(obs)).numpy(), seen)  # exact
+        ours = np.clip(agent.act(seen, explore=False), -2, 2)
+        np.testing.assert_allclose(exported, ours, rtol=1e-5, atol=1e-6)
+        assert np.abs(ours - agent.act(obs, explore=False)).max() > 1e-3, \
+            "the statistics changed nothing: this tests no normalization"
+
+
+class _Identity:
+    """An agent whose greedy action is its (normalized) observation."""
+
+    def greedy_actions(self, obs):
+        return obs
 
 
 def test_export_refuses_a_used_out_dir(finished_run, tmp_path, capsys):
