@@ -45,11 +45,14 @@ def read_run(run_dir: str) -> Run:
         raise RunDirError(f"{path} is unreadable ({type(e).__name__}: {e}); it is not a "
                           "run's config") from None
     from agents import ALGORITHMS
+    from rlharness.sweep.spec import load_script, script_path
 
     if algo not in ALGORITHMS:
         raise RunDirError(f"{run_dir} is a run of {algo!r}, which this version does not know "
                           f"(known: {', '.join(sorted(ALGORITHMS))})")
-    return Run(run_dir, algo, args)
+    # a flag added after the run was trained takes its default (the behaviour it had then)
+    defaults = load_script(script_path(algo)).build_parser().parse_args([])
+    return Run(run_dir, algo, argparse.Namespace(**{**vars(defaults), **vars(args)}))
 
 
 def checkpoints(run_dir: str) -> list[str]:

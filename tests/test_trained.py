@@ -49,6 +49,16 @@ def test_evaluate_seed_run_reproduces_the_runs_final_evaluation(which, finished_
     assert "over 1 greedy episodes (--seed 7;" in capsys.readouterr().out
 
 
+def test_a_run_from_before_a_flag_existed_gets_its_default(a2c_run, tmp_path):
+    from rlharness.restore import read_run
+
+    config = json.load(open(os.path.join(a2c_run, "config.json")))
+    del config["args"]["log_std_init"]  # A2C had no --log-std-init before
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert read_run(str(tmp_path)).args.log_std_init == 0.0
+    assert read_run(a2c_run).args.normalize_obs is True
+
+
 def test_evaluate_records_one_video_per_episode(finished_run, tmp_path, capsys):
     pytest.importorskip("moviepy")
     assert evaluate.main([finished_run, "--episodes", "2", "--video", str(tmp_path / "v")]) == 0
