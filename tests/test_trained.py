@@ -27,7 +27,7 @@ def a2c_run(tmp_path_factory):
     assert train_a2c.main(["--env", "Pendulum-v1", "--logdir", run_dir, "--total-steps", "800",
                            "--n-envs", "2", "--hidden-sizes", "16", "--eval-freq", "0",
                            "--eval-episodes", "3", "--normalize-obs", "--normalize-reward",
-                           "--no-progress", "--seed", "3"]) == 0
+                           "--log-std-init", "-0.5", "--no-progress", "--seed", "3"]) == 0
     return run_dir
 
 
@@ -57,6 +57,15 @@ def test_a_run_from_before_a_flag_existed_gets_its_default(a2c_run, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert read_run(str(tmp_path)).args.log_std_init == 0.0
     assert read_run(a2c_run).args.normalize_obs is True
+
+
+def test_a2c_takes_the_initial_log_std_from_its_flag(a2c_run):
+    from rlharness import cli
+    from rlharness.restore import read_run
+
+    run = read_run(a2c_run)
+    agent = train_a2c.make_agent(run.args, cli.make_env_from_args(run.args), 1e-3)
+    assert agent.policy_params(np.zeros((1, 3), np.float32))[0, 1] == -0.5  # [μ, log σ]
 
 
 def test_evaluate_records_one_video_per_episode(finished_run, tmp_path, capsys):
