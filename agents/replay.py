@@ -101,16 +101,19 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         weights [G, B] float32)``."""
         beta = np.asarray(beta, np.float64).reshape(-1, 1)
         index = self.tree.sample(batch_size, rng, n_batches=len(beta))
-        probs = self.tree[index] / self.tree.total
-        weights = (self.size * probs) ** -beta
-        weights /= weights.max(axis=1, keepdims=True)
+        # w_i / max_j w_j with w = (N P)^-β is (min_j p_j / p_i)^β: N and Σp cancel
+        weights = self.tree[index]
+        np.divide(np.minimum.reduce(weights, axis=1, keepdims=True), weights, out=weights)
+        weights **= beta
         return index, self.rows(index), weights.astype(np.float32)
 
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """``p_i = (|δ_i| + eps)^α`` for a batch (any shape; later entries win on repeats)."""
-        priority = (np.abs(np.asarray(td_errors, np.float64)).reshape(-1) + self.eps) ** self.alpha
+        priority = np.abs(np.asarray(td_errors, np.float64).reshape(-1))
+        priority += self.eps
+        priority **= self.alpha
         self.tree.update(np.asarray(index).reshape(-1), priority)
-        self.max_priority = max(self.max_priority, float(priority.max()))
+        self.max_priority = max(self.max_priority, float(np.maximum.reduce(priority)))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = super().state_dict()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+_sum, _cumsum, _max, _min = np.add.reduce, np.add.accumulate, np.maximum.reduce, np.minimum.reduce
+_greater = np.greater
+
 
 class SumTree:
     """Non-negative priorities ``p_0 .. p_{capacity-1}`` and their prefix sums, for sampling
@@ -11,9 +14,11 @@ class SumTree:
 
     The tree is ``fanout``-ary (default 32) under a flat top: level 0 holds the leaves, each
     node of level ``d+1`` the sum of its ``fanout`` children in level ``d``, up to the first
-    level of at most ``top`` nodes (default 1024). A search takes the prefix sums of that top
+    level of at most ``top`` nodes (default 1024), each level padded with zeros to
+    ``fanout`` times the length of the one above. A search takes the prefix sums of that top
     level in one ``np.cumsum`` and descends the levels below in vectorized numpy steps (no
-    Python loop over the batch): for a 1M-leaf tree, a cumsum of 992 nodes and 2 steps.
+    Python loop over the batch): for a 1M-leaf tree and a minibatch, a cumsum of 977 nodes and
+    2 steps; a round's thousands of draws start a level lower (a cumsum of 31,264, 1 step).
     :meth:`update` sets a batch of leaves and recomputes their ancestors from their children
     (never by adding deltas, so sums cannot drift); with repeated indices the last value wins.
     Sums are float64.
@@ -24,21 +29,22 @@ class SumTree:
             raise ValueError(f"SumTree needs capacity >= 1, fanout >= 2 and top >= 1, got "
                              f"{capacity}, {fanout}, {top}")
         self.capacity, self.fanout = int(capacity), int(fanout)
-        self.levels: list[np.ndarray] = []
-        size = self.capacity
-        while size > top:
-            padded = -(-size // fanout) * fanout
-            self.levels.append(np.zeros(padded, np.float64))
-            size = padded // fanout
-        self.levels.append(np.zeros(size, np.float64))
+        sizes = [self.capacity]
+        while sizes[-1] > top:
+            sizes.append(-(-sizes[-1] // fanout))
+        for d in range(len(sizes) - 2, -1, -1):  # pad: every inner node has fanout children
+            sizes[d] = sizes[d + 1] * fanout
+        self.levels: list[np.ndarray] = [np.zeros(size, np.float64) for size in sizes]
         self._groups = [level.reshape(-1, fanout) for level in self.levels[:-1]]
-        self._prefix = np.zeros(len(self.levels[-1]) + 1, np.float64)  # exclusive, of the top
+        self._prefixes: dict[int, np.ndarray] = {}
         # before[:, j] = Σ_{k<j} children[:, k], and before[:, fanout] = the row's sum
         self._before = np.triu(np.ones((fanout, fanout + 1)), 1)
+        self._plans: dict[int, tuple[int, np.ndarray]] = {}
+        self._strata: dict[tuple[int, int], np.ndarray] = {}
 
     @property
     def total(self) -> float:
-        return float(self.levels[-1].sum())
+        return float(_sum(self.levels[-1]))
 
     def __getitem__(self, index) -> np.ndarray:
         return self.levels[0][index]
@@ -49,42 +55,78 @@ class SumTree:
         self.levels[0][node] = priority
         for d in range(1, len(self.levels)):
             node = node // self.fanout
-            self.levels[d][node] = self._groups[d - 1].take(node, axis=0).sum(axis=1)
+            self.levels[d][node] = _sum(self._groups[d - 1].take(node, axis=0), axis=1)
 
-    def _top_prefix(self) -> np.ndarray:
-        """``[0, s_0, s_0 + s_1, ...]`` over the top level's nodes ``s``; the last is the total."""
-        np.cumsum(self.levels[-1], out=self._prefix[1:])
-        return self._prefix
+    def _prefix(self, level: int) -> np.ndarray:
+        """``[0, s_0, s_0 + s_1, ...]`` over the nodes ``s`` of ``level``; the last is the total."""
+        prefix = self._prefixes.get(level)
+        if prefix is None:
+            prefix = self._prefixes[level] = np.zeros(len(self.levels[level]) + 1)
+        _cumsum(self.levels[level], out=prefix[1:])
+        return prefix
+
+    def _plan(self, n: int) -> tuple[int, np.ndarray]:
+        """For ``n`` draws: the level to start from, the lowest with at most ``max(top, 4n)``
+        nodes (a round's thousands of draws skip a descent step for a longer cumsum), and
+        ``[0, F+1, 2(F+1), ...]``, the flat offset of each row of ``before`` (cached)."""
+        plan = self._plans.get(n)
+        if plan is None:
+            limit = max(len(self.levels[-1]), 4 * n)
+            start = next(d for d, level in enumerate(self.levels) if len(level) <= limit)
+            plan = self._plans[n] = (start, np.arange(n) * (self.fanout + 1))
+        return plan
 
     def find(self, mass: np.ndarray, prefix: np.ndarray | None = None) -> np.ndarray:
         """For each ``m`` in ``mass`` (``0 <= m < total``) the leaf ``i`` with
         ``Σ_{j<i} p_j <= m < Σ_{j<=i} p_j``: ``i`` then has probability ``p_i / total`` for a
-        uniform ``m``. Rounding can only land on a leaf of non-zero priority."""
-        prefix = self._top_prefix() if prefix is None else prefix
+        uniform ``m``. Rounding can only land on a leaf of non-zero priority. ``prefix``: the
+        top level's prefix sums to search from (default: computed now)."""
         mass = np.array(mass, np.float64)
-        node = np.searchsorted(prefix, mass, side="right") - 1
-        late = mass >= prefix[-1]
-        if late.any():  # rounding put a draw at the total: the last node of non-zero sum
-            node[late] = np.searchsorted(prefix, prefix[-1], side="left") - 1
-        mass -= prefix[node]  # >= 0 exactly: prefix[node] <= mass
-        rows = np.arange(len(mass)) * (self.fanout + 1)
-        for d in range(len(self.levels) - 2, -1, -1):
+        if prefix is not None:
+            return self._find(mass, prefix, len(self.levels) - 1)
+        start = self._plan(len(mass))[0]
+        return self._find(mass, self._prefix(start), start)
+
+    # Minibatch-sized arrays make numpy's per-call overhead (~1 µs) the cost, so this counts
+    # calls: ufuncs and ndarray methods directly, in place where possible, offsets cached.
+    def _find(self, mass: np.ndarray, prefix: np.ndarray, start: int, exact: bool = False,
+              ) -> np.ndarray:
+        """:meth:`find` from level ``start`` with its ``prefix``, on a float64 ``mass`` that
+        it may overwrite."""
+        fast = len(mass) <= 512 and not exact
+        if fast:
+            draws = mass.copy()
+        total = prefix[-1]
+        node = prefix.searchsorted(mass, side="right")
+        node -= 1
+        if _max(mass) >= total:  # rounding put a draw at the total: the last non-zero node
+            node[mass >= total] = prefix.searchsorted(total, side="left") - 1
+        mass -= prefix.take(node)  # >= 0 exactly: prefix[node] <= mass
+        row_start = self._plan(len(mass))[1]
+        for d in range(start - 1, -1, -1):
             children = self._groups[d].take(node, axis=0)  # [B, fanout]
             # Exclusive prefix sums of each row's children plus the row's sum: for a minibatch a
             # BLAS matmul beats np.cumsum (~6 µs vs ~11); for a round's thousands, cumsum.
-            if len(mass) <= 512:
+            if fast:
                 before = children @ self._before
             else:
                 before = np.zeros((len(mass), self.fanout + 1))
-                np.cumsum(children, axis=1, out=before[:, 1:])
-            above = before > mass[:, None]
-            child = above.argmax(axis=1) - 1  # the last child with before <= mass (before[0] = 0)
-            late = child < 0
-            if late.any():  # rounding left the mass at the row's sum: its last non-zero child
-                child[late] = (before[late, :-1] < before[late, -1:]).sum(axis=1) - 1
+                _cumsum(children, axis=1, out=before[:, 1:])
+            # the first child with before > mass, minus one: the last with before <= mass
+            child = _greater(before, mass[:, None]).argmax(axis=1)
+            if _min(child) == 0:  # rounding left a mass at the row's sum: its last non-zero child
+                late = child == 0
+                child[late] = (before[late, :-1] < before[late, -1:]).sum(axis=1)
+            child -= 1
             if d:
-                mass -= before.ravel().take(rows + child)
-            node = node * self.fanout + child
+                mass -= before.take(row_start + child)
+            node *= self.fanout
+            node += child
+        # A cumsum of non-negatives never decreases, so it cannot pick a zero-priority child; a
+        # matmul may round two equal prefixes differently: redo such draws with cumsums.
+        if fast and start and _min(self.levels[0].take(node)) <= 0.0:
+            bad = self.levels[0].take(node) <= 0.0
+            node[bad] = self._find(draws[bad], prefix, start, exact=True)
         return node
 
     def sample(self, batch_size: int, rng: np.random.Generator, n_batches: int = 1,
@@ -92,15 +134,21 @@ class SumTree:
         """``[n_batches, batch_size]`` leaves, each minibatch drawn by stratified sampling as in
         the paper: one uniform draw in each of ``batch_size`` equal segments of ``[0, total)``
         (every leaf keeps the marginal probability ``p_i / total`` per draw on average)."""
-        prefix = self._top_prefix()
-        u = rng.random((n_batches, batch_size))
-        u += np.arange(batch_size)
-        u *= prefix[-1] / batch_size
-        return self.find(u.reshape(-1), prefix).reshape(n_batches, batch_size)
+        start = self._plan(n_batches * batch_size)[0]
+        prefix = self._prefix(start)
+        key = (n_batches, batch_size)
+        strata = self._strata.get(key)
+        if strata is None:
+            strata = self._strata[key] = np.tile(np.arange(batch_size, dtype=np.float64),
+                                                 n_batches)
+        mass = rng.random(n_batches * batch_size)
+        mass += strata
+        mass *= prefix[-1] / batch_size
+        return self._find(mass, prefix, start).reshape(n_batches, batch_size)
 
     def rebuild(self) -> None:
         """Recompute every inner level from the leaves (after a bulk load)."""
         for d in range(1, len(self.levels)):
-            sums = self._groups[d - 1].sum(axis=1)
+            sums = _sum(self._groups[d - 1], axis=1)
             self.levels[d][:] = 0.0
             self.levels[d][: len(sums)] = sums

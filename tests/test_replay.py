@@ -175,3 +175,23 @@ def test_n_step_discounted_sums_and_state_round_trip():
     out = queue.push(obs[3:4], [1], [0.0], obs[4:5], [False], [False])
     assert out[0][:, 0].tolist() == [0.0] and out[4].tolist() == [0.0]
     np.testing.assert_array_equal(out[3], obs[1:2])
+
+
+@pytest.mark.parametrize("capacity, fanout, top", [(5000, 32, 32), (1_000_000, 32, 1024)])
+def test_sum_tree_draws_at_every_prefix_boundary_land_on_non_zero_leaves(capacity, fanout, top):
+    """Masses at (and one ulp around) the prefix sums, where rounding decides, in minibatches
+    (the matmul path) and all at once (cumsum): never a zero-priority leaf, never a padding
+    node past the last leaf, even at exactly the total."""
+    rng = np.random.default_rng(2)
+    p = rng.random(capacity)
+    p[rng.random(capacity) < 0.5] = 0.0
+    p[-100:] = 0.0  # an unfilled tail, like a buffer not yet full
+    tree = SumTree(capacity, fanout, top)
+    tree.update(np.arange(capacity), p)
+    edges = np.cumsum(p)[rng.choice(capacity - 100, 3000)]
+    mass = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, np.inf),
+                           [tree.total, np.nextafter(tree.total, 0)]])
+    mass = np.clip(mass, 0, tree.total)
+    for batch in (mass, *np.array_split(mass, len(mass) // 64)):
+        leaves = tree.find(batch)
+        assert leaves.max() < capacity and p[leaves].min() > 0

@@ -82,7 +82,7 @@ def hparams_of(run_dir):
 def test_grid_x_seeds_killed_with_kill_9_then_ctrl_c_then_resumed(tmp_path):
     logdir, total = str(tmp_path / "sweep"), 1000
     proc = subprocess.Popen(
-        sweep_cmd("dqn", "--seeds", "2", "--grid", "lr=1e-3,3e-3,1e30", "--num-cpus", "2",
+        sweep_cmd("dqn", "--seeds", "2", "--grid", "lr=1e-3,1e30", "--num-cpus", "2",
                   "--logdir", logdir, "--", "--total-steps", str(total), *CHAIN),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, killed_at = time.monotonic() + 300, None
@@ -129,12 +129,11 @@ def test_grid_x_seeds_killed_with_kill_9_then_ctrl_c_then_resumed(tmp_path):
     for r in failed:  # the one-line reason was printed while the others went on
         assert f"failed  {r['trial']}: stopped: train/loss is nan" in resumed.stdout
     rows = [r for r in rows if r not in failed]
-    assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}
-    assert sorted((r["lr"], r["seed"]) for r in rows) == [
-        ("1e-3", "0"), ("1e-3", "1"), ("3e-3", "0"), ("3e-3", "1")]
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"done"}
+    assert sorted((r["lr"], r["seed"]) for r in rows) == [("1e-3", "0"), ("1e-3", "1")]
     assert all(int(r["env_steps"]) == total for r in rows)
     summary = open(os.path.join(logdir, "summary.md")).read()
-    assert "| 1e-3 | 2/2 |" in summary and "| 3e-3 | 2/2 |" in summary
+    assert "| 1e-3 | 2/2 |" in summary
     assert "| 1e30 | 0/2 | - | - |" in summary and "Failed trials:" in summary
     assert "IQM" in summary and "Best configuration: **lr=" in summary
 
