@@ -77,8 +77,8 @@ def _check(args: argparse.Namespace) -> None:
                  f"{args.n_steps} x --n-envs {args.n_envs} = {rollout}; lower --batch-size")
 
 
-def make_agent(args: argparse.Namespace, env, schedule, **overrides):
-    """The PPO the flags describe; ``overrides``: more PPO arguments (tests: jit_compile)."""
+def make_agent(args: argparse.Namespace, env, schedule):
+    """The PPO the flags describe."""
     from agents.ppo import PPO
 
     return PPO(
@@ -91,7 +91,7 @@ def make_agent(args: argparse.Namespace, env, schedule, **overrides):
         normalize_advantage=args.normalize_advantage, hidden_sizes=args.hidden_sizes,
         shared=args.shared, log_std_init=args.log_std_init, policy=args.policy,
         update_mode=args.update_mode, jit_compile=args.jit_compile,
-        seed=args.seed, **overrides,
+        seed=args.seed,
     )
 
 
