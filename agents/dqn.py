@@ -182,10 +182,15 @@ class DQN(Agent):
         return expected_q(out, self._support_np)
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        actions = self.q_values(obs, noise=explore and self.noisy).argmax(axis=1)
-        if explore:
-            random = self.rng.random(len(actions)) < self.exploration_rate()
-            actions[random] = self.rng.integers(0, self.n_actions, int(random.sum()))
+        """ε-greedy actions (greedy if not ``explore``); no forward pass when every sub-env
+        explores (SB3's shortcut: the replay fill and early ε cost env steps only)."""
+        if not explore:
+            return self.q_values(obs).argmax(axis=1)
+        random = self.rng.random(len(obs)) < self.exploration_rate()
+        actions = np.zeros(len(obs), np.int64)
+        if not random.all():
+            actions[:] = self.q_values(obs, noise=self.noisy).argmax(axis=1)
+        actions[random] = self.rng.integers(0, self.n_actions, int(random.sum()))
         return actions
 
     def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.sumtree import SumTree
+from rlharness.npz import copy_into
 
 
 class ReplayBuffer:
@@ -67,7 +68,7 @@ class ReplayBuffer:
             raise ValueError(f"saved buffer holds {size} transitions, capacity is {self.capacity}")
         for f in self.FIELDS:
             if f in state:  # n_steps is absent from checkpoints of one-step DQN before it
-                getattr(self, f)[:size] = state[f]
+                copy_into(getattr(self, f)[:size], state[f])
         self.size = size
         self.pos = int(state["pos"])
 
@@ -124,7 +125,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         super().load_state_dict(state)
         self.tree.levels[0][:] = 0.0
-        self.tree.levels[0][: self.size] = state["priorities"]
+        copy_into(self.tree.levels[0][: self.size], state["priorities"])
         self.tree.rebuild()
         self.max_priority = float(state["max_priority"])
 

@@ -11,10 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlharness import faults
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated or corrupt."""
+from rlharness.npz import CheckpointError, read_arrays, unreadable
 
 
 class Checkpointer:
@@ -102,13 +99,10 @@ class Checkpointer:
             raise CheckpointError(f"no checkpoint in {self.directory}")
         try:
             self._checkpoint.read(path).assert_existing_objects_matched().expect_partial()
-            with np.load(self._arrays_path(path), allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            arrays = read_arrays(self._arrays_path(path))
         except Exception as e:  # a file from elsewhere can break a reader in any way
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"checkpoint {path} cannot be read, it is truncated or corrupt ({reason[:160]})"
-            ) from e
+            raise unreadable(path, e) from e
+
         return path, arrays
 
 

@@ -109,6 +109,10 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
     g.add_argument("--update-mode", choices=UPDATE_MODES, default="tf_function",
                    help="how each training round runs: one model.fit(epochs=1), one "
                         "train_on_batch, or one compiled tf.function (default: %(default)s)")
+    g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA-compile the training round (default: on for an MLP, off for the "
+                        "CNN on a CPU, whose convolutions XLA runs slower); off starts faster, "
+                        "which suits short runs")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--progress-every", type=positive_float, default=10.0, metavar="SECONDS",
                    help="where stderr is not a terminal (CI, nohup), a plain status line every "
@@ -303,7 +307,7 @@ def make_run_dir(logdir: str) -> None:
 
 #: Flags a resumed run may change; every other flag is fixed by the run's config.json.
 RESUMABLE = {"total_steps", "logdir", "resume", "no_progress", "checkpoint_every", "eval_freq",
-             "eval_episodes", "update_mode", "progress_every"}
+             "eval_episodes", "update_mode", "jit_compile", "progress_every"}
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None, *, algo: str,

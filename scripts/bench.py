@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import re
+import resource
 import shlex
 import statistics
 import subprocess
@@ -50,8 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "after another, and Ray's start-up (needs the sweep extra)")
     p.add_argument("--pixels", action="store_true",
                    help="only section 9: the frame replay (84x84x4), the Nature-CNN gradient "
-                        "step against its FLOP floor, DQN on ALE/Pong-v5 with training (needs "
-                        "the atari extra)")
+                        "step against its FLOP floor, the replay's checkpoint memory, DQN on "
+                        "ALE/Pong-v5 with training vs SB3 (needs the atari extra)")
+    p.add_argument("--replay-checkpoint-rss", type=int, default=None, metavar="N",
+                   help="only: peak RSS growth of saving and of restoring a checkpoint of a "
+                        "frame replay of N 84x84 transitions, as JSON (section 9d runs it "
+                        "in a fresh process)")
     p.add_argument("--pixel-steps", type=int, default=20_000, metavar="N",
                    help="env steps of the Pong run in section 9 (default: %(default)s)")
     p.add_argument("--sweep-steps", type=int, default=50_000, metavar="N",
@@ -61,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--seeds must be at least 1")
     if args.pixel_steps < 1:
         p.error("--pixel-steps must be at least 1")
+    if args.replay_checkpoint_rss is not None and args.replay_checkpoint_rss < 1000:
+        p.error("--replay-checkpoint-rss must be at least 1000")
     if args.sweep_steps < 1:
         p.error("--sweep-steps must be at least 1")
     args.modes = list(dict.fromkeys(args.modes))
@@ -109,17 +117,43 @@ QUICK = replace(FULL, warmup=1, rounds=5, ab_reps=3, ab_rounds=2, calls=200, slo
 
 
 # -- helpers ------------------------------------------------------------------------------
-def per_call(fn, n: int = 1, repeats: int = 1) -> float:
-    """Seconds per call of ``fn``: the median over ``repeats`` timings of ``n`` calls."""
+def per_call(fn, n: int = 1, repeats: int = 1, clock=time.perf_counter) -> float:
+    """Seconds per call of ``fn``: the median over ``repeats`` timings of ``n`` calls
+    (``clock=time.thread_time``: the calling thread's CPU seconds, robust to load)."""
     n = max(1, n)
 
     def once() -> float:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(n):
             fn()
-        return (time.perf_counter() - start) / n
+        return (clock() - start) / n
 
     return statistics.median(once() for _ in range(repeats))
+
+
+def cpu_and_wall(fn, n: int) -> tuple[float, float]:
+    """Mean wall and process CPU seconds per call of ``fn`` over ``n`` calls (CPU time: what
+    the call costs, whatever else runs on the machine)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
+
+
+def timed_run(cmd: list[str], label: str, env: dict | None = None
+              ) -> tuple[float, float, str, bool]:
+    """Whole-process wall and CPU (user + system) seconds, stdout and success of ``cmd`` (a
+    failure prints its stderr). CPU seconds are what the run costs whatever else runs."""
+    print(f"running {label} ...", file=sys.stderr, flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if result.returncode != 0:
+        print(f"{label} FAILED ({result.returncode}): {result.stderr[-2000:]}")
+    return seconds, cpu, result.stdout, result.returncode == 0
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -356,14 +390,10 @@ def parse_return(stdout: str) -> float | None:
 
 
 def timed_process(cmd: list[str], label: str) -> tuple[float, float | None]:
-    print(f"running {label} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        print(f"{label} FAILED ({result.returncode}): {result.stderr[-2000:]}")
-        return seconds, None
-    return seconds, parse_return(result.stdout)
+    """Whole-process wall seconds of ``cmd`` and the eval return it printed (None if it
+    failed)."""
+    seconds, _, stdout, ok = timed_run(cmd, label)
+    return seconds, parse_return(stdout) if ok else None
 
 
 def bench_e2e(modes: list[str], seeds: int, steps: int) -> None:
@@ -539,6 +569,7 @@ def bench_sweep(steps: int, trials: int = 4, cpus: int = 2) -> None:
 
 
 # -- 9. pixels ----------------------------------------------------------------------------
+PIXEL_THREADS = 1  # TF intra/inter-op and torch threads of section 9: the same on both sides
 def nature_cnn_update_flops(batch: int = 32, n_actions: int = 6) -> float:
     """FLOPs (2 per multiply-add) of one Double-DQN update of the Nature CNN on 84x84x4:
     three forward passes (online s, online s', target s') and one backward pass (weight
@@ -552,10 +583,19 @@ def nature_cnn_update_flops(batch: int = 32, n_actions: int = 6) -> float:
 
 
 def bench_pixels(sizes: Sizes, steps: int) -> None:
-    """Section 9: frame replay memory and sampling, gradient step vs FLOP floor, Pong e2e."""
+    """Section 9: frame replay memory and sampling, gradient step vs FLOP floor, the replay's
+    checkpoint memory, Pong end to end vs SB3."""
+    tf.config.threading.set_intra_op_parallelism_threads(PIXEL_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(PIXEL_THREADS)
+    bench_frame_replay(sizes)
+    env_sps = bench_cnn_step(sizes, steps)
+    bench_replay_checkpoint(20_000 if sizes.calls < 100 else 200_000)
+    bench_pong_vs_sb3(steps, env_sps)
+
+
+def bench_frame_replay(sizes: Sizes) -> None:
+    """9a: bytes per transition and 32-minibatch sampling of a full 84x84x4 frame replay."""
     from agents.frame_replay import FrameReplayBuffer
-    from envs import frame_stack_size
-    from rlharness.trainer import Trainer
 
     rng = np.random.default_rng(0)
     capacity = 1000 if sizes.calls < 100 else 100_000
@@ -573,12 +613,19 @@ def bench_pixels(sizes: Sizes, steps: int) -> None:
         else:
             sample = lambda b=buffer: b.sample(32, rng)  # noqa: E731
         us = per_call(sample, sizes.calls, 5) * 1e6
+        cpu_us = per_call(sample, sizes.calls, 5, clock=time.thread_time) * 1e6
         rows.append(["prioritized" if prioritized else "uniform", f"{capacity:,}",
-                     f"{buffer.nbytes() / capacity / 1024:.2f} KB", f"{us:.0f} µs"])
+                     f"{buffer.nbytes() / capacity / 1024:.2f} KB", f"{us:.0f} µs",
+                     f"{cpu_us:.0f} µs"])
     table("9a. Frame replay, 84x84x4 stacks, n-step 3: bytes per transition, 32-minibatch "
-          "sample (target <= 8 KB, <= 200 µs)",
-          ["replay", "capacity", "per transition", "sample 32"], rows)
+          "sample, medians (target <= 8 KB, <= 200 µs)",
+          ["replay", "capacity", "per transition", "sample 32, wall", "sample 32, thread CPU"],
+          rows)
 
+
+def bench_cnn_step(sizes: Sizes, steps: int) -> float:
+    """9b: the Nature-CNN Double-DQN gradient step vs its FLOP floor, acting; returns the
+    random-action env steps/s of ALE/Pong-v5."""
     env = make_vec_env("ALE/Pong-v5", 1, seed=0)
     agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=1e-4,
                 buffer_size=10_000, learning_starts=0, batch_size=32, train_freq=4,
@@ -591,41 +638,166 @@ def bench_pixels(sizes: Sizes, steps: int) -> None:
         agent.observe(obs, actions, rewards, next_obs, term, trunc)
         obs = next_obs
     agent.update()  # traces
-    ms = per_call(agent.update, max(2, sizes.slow_calls), 3) * 1e3
-    act_ms = per_call(lambda: agent.act(obs), sizes.slow_calls, 3) * 1e3
+    n = max(2, sizes.slow_calls)
+    ms, cpu_ms = (x * 1e3 for x in cpu_and_wall(agent.update, n))
+    agent.act(obs, explore=False)  # traces
+    act_ms, act_cpu_ms = (x * 1e3 for x in cpu_and_wall(
+        lambda: agent.act(obs, explore=False), n))
     flops = nature_cnn_update_flops(32, agent.n_actions)
-    table("9b. Nature CNN (84x84x4, Pong's 6 actions), one Double-DQN gradient step at batch "
-          "32, sampling included", ["", "value"],
-          [["gradient step", f"{ms:.1f} ms"],
+    table(f"9b. Nature CNN (84x84x4, Pong's 6 actions), one Double-DQN gradient step at batch "
+          f"32, sampling included, {PIXEL_THREADS} TF thread(s), mean of {n}", ["", "value"],
+          [["gradient step, wall / process CPU", f"{ms:.1f} ms / {cpu_ms:.1f} ms"],
            ["FLOP floor per step", f"{flops / 1e9:.2f} GFLOP"],
-           ["achieved", f"{flops / ms / 1e6:.1f} GFLOP/s"],
-           ["`agent.act(obs)`", f"{act_ms:.2f} ms"],
+           ["achieved (per CPU second)", f"{flops / cpu_ms / 1e6:.1f} GFLOP/s"],
+           ["greedy `agent.act(obs)`, wall / CPU", f"{act_ms:.2f} ms / {act_cpu_ms:.2f} ms"],
            ["XLA", str(bool(tf.config.list_physical_devices("GPU")))]])
 
-    rows = []
     env.reset(seed=0)
     start = time.perf_counter()
     for _ in range(min(steps, 2000)):
         env.step(env.action_space.sample())
-    env_sps = min(steps, 2000) / (time.perf_counter() - start)
-    rows.append(["env only (random actions)", f"{env_sps:.0f}", ""])
-    env = make_vec_env("ALE/Pong-v5", 1, seed=0)
-    eval_env = make_vec_env("ALE/Pong-v5", 1, seed=1000, training=False)
-    agent = DQN(env.single_observation_space, env.single_action_space, learning_rate=1e-4,
-                buffer_size=100_000, learning_starts=min(1000, steps // 2), batch_size=32,
-                train_freq=4, gradient_steps=1, target_update_interval=1000,
-                exploration_fraction=0.1, exploration_final_eps=0.01,
-                frame_stack=frame_stack_size(env), seed=0)
-    with tempfile.TemporaryDirectory() as log_dir:
-        trainer = Trainer(agent, env, total_steps=steps, log_dir=log_dir, eval_env=eval_env,
-                          eval_episodes=0, progress=False)
-        summary = trainer.train()
-        trainer.writer.close()
-    rows.append([f"DQN, train freq 4, batch 32, {steps:,} steps (learning from "
-                 f"{agent.learning_starts})", f"{summary['sps']:.0f}",
-                 f"{summary['updates']} updates, {summary['seconds']:.0f} s"])
-    table("9c. ALE/Pong-v5 end to end, env steps/s (SB3 not installed: no comparison)",
-          ["run", "env steps/s", "notes"], rows)
+    return min(steps, 2000) / (time.perf_counter() - start)
+
+
+# Same settings on both sides: ALE/Pong-v5 (sticky actions 0.25, frame skip 4 by the
+# wrappers), 84x84x4 uint8, ε 1 -> 0.01 over 10%, lr 1e-4, batch 32, train freq 4, one
+# gradient step, target update 1000, replay 10k, learning from step steps // 4, 1 thread.
+SB3_PONG_SCRIPT = """
+import sys, time, torch
+torch.set_num_threads(1)
+import ale_py, gymnasium as gym
+gym.register_envs(ale_py)
+from stable_baselines3 import DQN
+from stable_baselines3.common.env_util import make_atari_env
+from stable_baselines3.common.vec_env import VecFrameStack
+steps, seed, starts = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+env = VecFrameStack(make_atari_env("ALE/Pong-v5", n_envs=1, seed=seed,
+                                   env_kwargs=dict(frameskip=1)), 4)
+model = DQN("CnnPolicy", env, learning_rate=1e-4, buffer_size=10_000, learning_starts=starts,
+            batch_size=32, train_freq=4, gradient_steps=1, target_update_interval=1000,
+            exploration_fraction=0.1, exploration_final_eps=0.01, seed=seed, verbose=0)
+start = time.perf_counter()
+model.learn(steps)
+seconds = time.perf_counter() - start
+print(f"{seconds:.1f} s, {steps / seconds:.0f} env steps/s, {model._n_updates} updates")
+n = 20
+wall, cpu = time.perf_counter(), time.process_time()
+for _ in range(n):
+    model.train(gradient_steps=1, batch_size=32)
+print(f"gradient step {(time.perf_counter() - wall) / n * 1e3:.1f} ms wall, "
+      f"{(time.process_time() - cpu) / n * 1e3:.1f} ms CPU")
+"""
+
+
+def bench_pong_vs_sb3(steps: int, env_sps: float) -> None:
+    """9c: whole training processes, ours (train_dqn.py) and SB3's DQN CnnPolicy."""
+    starts = steps // 4
+    threads = {v: str(PIXEL_THREADS) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                               "TF_NUM_INTRAOP_THREADS",
+                                               "TF_NUM_INTEROP_THREADS")}
+    env = {**os.environ, **threads}
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for double in (True, False):
+            label = f"ours, DQN{'' if double else ' --no-double'} (TF, {PIXEL_THREADS} thread)"
+            cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_dqn.py"), "--env",
+                   "ALE/Pong-v5", "--total-steps", str(steps), "--learning-starts",
+                   str(starts), "--buffer-size", "10000", "--eval-freq", "0",
+                   "--eval-episodes", "0", "--checkpoint-every", "0", "--no-progress",
+                   "--logdir", os.path.join(tmp, f"ours-{double}"),
+                   "--double" if double else "--no-double"]
+            runs[label] = timed_run(cmd, label, env)
+        if importlib.util.find_spec("stable_baselines3") is not None:
+            label = f"SB3 DQN CnnPolicy (torch, {PIXEL_THREADS} thread; no Double DQN)"
+            cmd = [sys.executable, "-c", SB3_PONG_SCRIPT, str(steps), "0", str(starts)]
+            runs[label] = timed_run(cmd, label, env)
+    loops = {k: re.search(r"([\d.]+) s, (\d+) env steps/s", out)
+             for k, (_, _, out, _) in runs.items()}
+    sb3 = next((k for k in runs if k.startswith("SB3") and loops[k]), None)
+    rows = [["env only (random actions, no agent)", "-", "-", "-", f"{env_sps:.0f}", "-", "-",
+             "-"]]
+    for label, (wall, cpu, stdout, _) in runs.items():
+        loop = loops[label]
+        grad = re.search(r"gradient step ([\d.]+) ms wall, ([\d.]+) ms CPU", stdout)
+        x_loop = x_cpu = "-"
+        if loop and sb3:
+            x_loop = f"{float(loop.group(1)) / float(loops[sb3].group(1)):.2f}"
+            x_cpu = f"{cpu / runs[sb3][1]:.2f}"
+        rows.append([label, f"{wall:.1f}", f"{cpu:.1f}", loop.group(1) if loop else "FAILED",
+                     loop.group(2) if loop else "-", x_loop, x_cpu,
+                     f"{grad.group(1)} / {grad.group(2)}" if grad else "(9b)"])
+    table(f"9c. ALE/Pong-v5 DQN with training, {steps:,} env steps (learning from {starts:,}; "
+          f"train freq 4, batch 32, replay 10k), {PIXEL_THREADS} thread each",
+          ["run", "process wall s", "process CPU s", "training loop s", "env steps/s",
+           "loop x SB3", "CPU x SB3", "gradient step ms, wall / CPU"], rows)
+    if sb3 is None:
+        print(f"\n{SB3_MISSING}")
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(next(ln for ln in f if ln.startswith(field + ":")).split()[1])
+
+
+def _reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as f:  # "5": VmHWM := VmRSS (Linux >= 4.0)
+        f.write("5")
+
+
+def replay_checkpoint_rss(capacity: int) -> dict[str, float]:
+    """MB: a frame replay of ``capacity`` 84x84 transitions (one sub-env, every page
+    written), and the peak RSS growth of saving it with :class:`Checkpointer` and of restoring
+    it into a fresh replay (``/proc/self/status`` VmHWM - VmRSS before); whether the restored
+    replay equals the saved one."""
+    from agents.frame_replay import FrameReplayBuffer
+    from rlharness.checkpoint import Checkpointer
+
+    def filled() -> FrameReplayBuffer:
+        buffer = FrameReplayBuffer(capacity, (4, 84, 84), stack=4)
+        frame = np.zeros((1, 4, 84, 84), np.uint8)
+        buffer.push(frame, [0], [0.0], frame, [False], [False])
+        rng = np.random.default_rng(0)
+        for rows in np.array_split(np.arange(buffer.rows), 64):  # no full-size temporary
+            buffer.frames[0, rows] = rng.integers(0, 256, (len(rows), 84, 84), np.uint8)
+        buffer.actions[:] = rng.integers(0, 6, buffer.actions.shape)
+        return buffer
+
+    mb = 1 / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpointer = Checkpointer(tmp, {"step": tf.Variable(0)})
+        buffer = filled()
+        saved_digest = [hash(getattr(buffer, f).tobytes()) for f in ("actions", "offset")]
+        frames_sum = int(buffer.frames.sum(dtype=np.int64))
+        size = buffer.nbytes() / 2**20
+        _reset_peak_rss()
+        before = _status_kb("VmRSS")
+        checkpointer.save(1, {f"agent/buffer/{k}": v for k, v in buffer.state_dict().items()})
+        save = (_status_kb("VmHWM") - before) * mb
+        del buffer
+        restored = FrameReplayBuffer(capacity, (4, 84, 84), stack=4)
+        _reset_peak_rss()
+        before = _status_kb("VmRSS")
+        _, arrays = checkpointer.restore()
+        restored.load_state_dict({k[len("agent/buffer/"):]: v for k, v in arrays.items()})
+        load = (_status_kb("VmHWM") - before) * mb
+        equal = (saved_digest == [hash(getattr(restored, f).tobytes())
+                                  for f in ("actions", "offset")]
+                 and frames_sum == int(restored.frames.sum(dtype=np.int64)))
+    return {"replay_mb": round(size, 1), "save_peak_growth_mb": round(save, 1),
+            "restore_peak_growth_mb": round(load, 1), "restored_equal": bool(equal)}
+
+
+def bench_replay_checkpoint(capacity: int) -> None:
+    """9d: peak RSS of checkpointing a large frame replay, in a fresh process."""
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
+           "--replay-checkpoint-rss", str(capacity)]
+    seconds, _, stdout, _ = timed_run(cmd, f"replay checkpoint of {capacity:,} transitions")
+    r = json.loads(stdout.strip().splitlines()[-1])
+    table(f"9d. Checkpoint of a frame replay of {capacity:,} 84x84 transitions: peak RSS "
+          "growth (VmHWM) over the process before (target: no second copy)",
+          ["replay", "save", "restore (into a fresh replay)", "restored equal", "process s"],
+          [[f"{r['replay_mb']:.0f} MB", f"+{r['save_peak_growth_mb']:.0f} MB",
+            f"+{r['restore_peak_growth_mb']:.0f} MB", r["restored_equal"], f"{seconds:.0f}"]])
 
 
 # -- 10. PPO -----------------------------------------------------------------------------
@@ -750,6 +922,9 @@ def main(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as sections finish
     sizes = QUICK if args.quick else FULL
     print(f"# rlharness benchmark{' (--quick: smoke sizes, noisy)' if args.quick else ''}")
+    if args.replay_checkpoint_rss is not None:
+        print(json.dumps(replay_checkpoint_rss(args.replay_checkpoint_rss)))
+        return 0
     if args.pixels:
         bench_pixels(sizes, args.pixel_steps)
         print(f"\nmachine: {machine()}")

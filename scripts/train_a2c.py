@@ -66,7 +66,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
         hidden_sizes=args.hidden_sizes, shared=args.shared,
         normalize_advantage=args.normalize_advantage, log_std_init=args.log_std_init,
         policy=args.policy,
-        update_mode=args.update_mode,
+        update_mode=args.update_mode, jit_compile=args.jit_compile,
         seed=args.seed,
     )
 

@@ -134,7 +134,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
         distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,
         v_max=args.v_max, hidden_sizes=args.hidden_sizes, policy=args.policy,
         frame_stack=frame_stack_size(env), save_replay=args.save_replay,
-        update_mode=args.update_mode, seed=args.seed,
+        update_mode=args.update_mode, jit_compile=args.jit_compile, seed=args.seed,
     )
 
 

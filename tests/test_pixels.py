@@ -1,5 +1,10 @@
 """Pixels: Catch-v0, the Nature-CNN encoder, the frame-deduplicated uint8 replay."""
 
+import json
+import os
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -11,8 +16,11 @@ from agents.dqn import DQN
 from agents.frame_replay import FrameReplayBuffer
 from envs import CatchEnv, make_vec_env
 from rlharness import read_scalars
+from rlharness.npz import STREAM_BYTES, CheckpointError, StoredArray, read_arrays
 from rlharness.schedules import LinearDecay
 from rlharness.trainer import Trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_catch_follows_bsuite_rules():
@@ -210,3 +218,33 @@ def test_cnn_runs_every_rainbow_flag_and_a2c_on_uint8_pixels(tmp_path):
     trainer.train()
     trainer.writer.close()
     assert a2c.rollout["obs"].dtype == np.uint8 and int(a2c.optimizer.iterations) == 4
+
+
+def test_replay_checkpoint_has_no_second_copy_in_memory():
+    """Peak RSS growth (VmHWM) of saving and of restoring a ~135 MB frame replay, in a fresh
+    process: saving writes the arrays in 16 MiB chunks; restoring streams them into the
+    fresh replay's arrays (reading the npz whole first would add a second copy: ~270 MB)."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
+                          "--replay-checkpoint-rss", "20000"], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["restored_equal"] and r["replay_mb"] > 130
+    assert r["save_peak_growth_mb"] < 0.25 * r["replay_mb"]
+    assert r["restore_peak_growth_mb"] < 1.25 * r["replay_mb"]  # the replay itself, once
+
+
+def test_a_corrupt_large_checkpoint_array_is_a_checkpoint_error(tmp_path):
+    path = str(tmp_path / "state.npz")
+    frames = np.arange(STREAM_BYTES + 1000, dtype=np.int64).astype(np.uint8)
+    np.savez(path, frames=frames, small=np.arange(3))
+    arrays = read_arrays(path)
+    assert isinstance(arrays["frames"], StoredArray) and isinstance(arrays["small"], np.ndarray)
+    np.testing.assert_array_equal(np.asarray(arrays["frames"]), frames)
+    with open(path, "r+b") as f:  # flip a byte in the middle of the frames
+        f.seek(STREAM_BYTES // 2)
+        byte = f.read(1)
+        f.seek(STREAM_BYTES // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    stored = read_arrays(path)["frames"]
+    with pytest.raises(CheckpointError, match="truncated or corrupt.*CRC"):
+        stored.read_into(np.empty_like(frames))
