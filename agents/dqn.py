@@ -262,7 +262,7 @@ class DQN(Agent):
         next_actions = tf.argmax(expected_q(next_online, self.support), axis=1)
         discounts = tf.pow(self.gamma, n_steps) * (1.0 - dones)  # γ^k, 0 after a termination
         if self.distributional:
-            next_probs = tf.gather(tf.nn.softmax(next_target), next_actions, batch_dims=1)
+            next_probs = tf.nn.softmax(tf.gather(next_target, next_actions, batch_dims=1))
             target = categorical_projection(next_probs, rewards, discounts, self.support)
         else:
             target = rewards + discounts * tf.gather(next_target, next_actions, batch_dims=1)

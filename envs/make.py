@@ -266,6 +266,18 @@ def sync_normalization(env: Any, eval_env: Any) -> None:
         layer.update_running_mean = False
 
 
+def observation_normalizer(env: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(mean, scale)`` of the (first) observation normalizer in ``env``, None without one:
+    the wrapper computes ``clip(float32((obs - mean) / scale), -CLIP, CLIP)`` with
+    ``scale = sqrt(var + epsilon)``, which is computed here as it does (same dtypes), so a
+    policy exported with these constants sees the observations the agent saw."""
+    layers = _layers_of(env, NormalizeObservation)
+    if not layers:
+        return None
+    rms, epsilon = layers[0].obs_rms, layers[0].epsilon
+    return np.array(rms.mean), np.sqrt(rms.var + epsilon)
+
+
 def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
     """True next observation of each sub-env for the step just taken.
 

@@ -129,6 +129,33 @@ def add_run_args(p: argparse.ArgumentParser, *, env: str, total_steps: int,
                         "overrides it")
 
 
+def log_std(text: str) -> float:
+    """An initial log std of a Gaussian policy: a number in [-20, 2] (std 2e-9 .. 7.4)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not -20 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"{value} is outside [-20, 2] (std 2e-9 .. 7.4); "
+                                         "use e.g. 0 (std 1)")
+    return value
+
+
+def add_on_policy_args(g) -> None:
+    """The flags A2C and PPO share (train_a2c.py, train_ppo.py): the Gaussian policy's initial
+    log std for Box actions, observation and reward normalization (envs.make_vec_env)."""
+    g.add_argument("--log-std-init", type=log_std, default=0.0,
+                   help="initial log std of a Box action policy, in [-20, 2] "
+                        "(default: %(default)s)")
+    g.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction, default=False,
+                   help="standardize observations by running statistics, saved in "
+                        "checkpoints, frozen in evaluation, evaluate.py and export.py "
+                        "(default: off)")
+    g.add_argument("--normalize-reward", action=argparse.BooleanOptionalAction, default=False,
+                   help="scale rewards by the running std of the discounted return "
+                        "(default: off)")
+
+
 def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_steps: int,
                 decay_rate: float) -> None:
     g = p.add_argument_group("learning rate (a pure function of the global step)")
@@ -197,6 +224,27 @@ def make_schedule_from_args(args: argparse.Namespace):
         staircase=args.staircase, end_learning_rate=end_lr, power=args.power,
         warmup_steps=args.warmup_steps, boundaries=boundaries,
     )
+
+
+def make_env_from_args(args: argparse.Namespace, *, evaluation: bool = False,
+                       seed: int | None = None, **kwargs):
+    """The vector env of a run with flags ``args`` (``--env``, ``--n-envs``,
+    ``--sticky-actions``, ``--normalize-obs``, ``--normalize-reward``, ``--gamma``); with
+    ``evaluation``, its evaluation env: one sub-env, the evaluation wrappers, observations
+    normalized as in training (statistics from :func:`envs.sync_normalization`), rewards raw.
+    ``kwargs`` go to :func:`envs.make_vec_env` (e.g. ``render_mode``)."""
+    from envs import make_vec_env
+
+    sticky = getattr(args, "sticky_actions", None)
+    if sticky is not None:
+        kwargs["sticky_actions"] = sticky
+    normalize_obs = getattr(args, "normalize_obs", False)  # flags of some scripts only
+    if evaluation:
+        return make_vec_env(args.env, 1, seed=seed, training=False,
+                            normalize_obs=normalize_obs, **kwargs)
+    return make_vec_env(args.env, args.n_envs, seed=seed, normalize_obs=normalize_obs,
+                        normalize_reward=getattr(args, "normalize_reward", False),
+                        gamma=getattr(args, "gamma", 0.99), **kwargs)
 
 
 def default_logdir(algo: str, env: str) -> str:

@@ -45,11 +45,14 @@ def read_run(run_dir: str) -> Run:
         raise RunDirError(f"{path} is unreadable ({type(e).__name__}: {e}); it is not a "
                           "run's config") from None
     from agents import ALGORITHMS
+    from rlharness.sweep.spec import load_script, script_path
 
     if algo not in ALGORITHMS:
         raise RunDirError(f"{run_dir} is a run of {algo!r}, which this version does not know "
                           f"(known: {', '.join(sorted(ALGORITHMS))})")
-    return Run(run_dir, algo, args)
+    # a flag added after the run was trained takes its default (the behaviour it had then)
+    defaults = load_script(script_path(algo)).build_parser().parse_args([])
+    return Run(run_dir, algo, argparse.Namespace(**{**vars(defaults), **vars(args)}))
 
 
 def checkpoints(run_dir: str) -> list[str]:
@@ -79,7 +82,11 @@ def checkpoint_path(run_dir: str, name: str | None = None) -> str:
 def load_agent(run: Run, checkpoint: str, env):
     """The run's agent, built by its training script's ``make_agent`` with the run's flags
     for the vector env ``env``, with the weights of ``checkpoint`` (a path from
-    :func:`checkpoint_path`). Returns ``(agent, global_step)`` as they were saved."""
+    :func:`checkpoint_path`). Returns ``(agent, global_step)`` as they were saved.
+
+    If ``env`` normalizes observations (``cli.make_env_from_args(run.args, evaluation=True)``
+    of a ``--normalize-obs`` run), it gets the checkpoint's running statistics, frozen, as the
+    Trainer's evaluation env gets them (:func:`envs.sync_normalization`)."""
     from rlharness import cli
     from rlharness.checkpoint import Checkpointer
     from rlharness.step import GlobalStep
@@ -94,4 +101,28 @@ def load_agent(run: Run, checkpoint: str, env):
     _, arrays = checkpointer.restore(checkpoint)
     agent.load_numpy_state({k[len("agent/"):]: v for k, v in arrays.items()
                             if k.startswith("agent/")})
+    _restore_normalization(run, checkpoint, {k[len("env/"):]: v for k, v in arrays.items()
+                                             if k.startswith("env/")}, env)
     return agent, step
+
+
+def _restore_normalization(run: Run, checkpoint: str, env_state: dict, env) -> None:
+    """Give ``env`` the observation statistics of the training env saved in ``env_state``."""
+    from envs import sync_normalization
+    from envs.make import observation_normalizer
+    from envs.state import EnvStateError, set_env_state
+    from rlharness import cli
+    from rlharness.checkpoint import CheckpointError
+
+    if observation_normalizer(env) is None:
+        return
+    if not env_state:
+        raise CheckpointError(f"{checkpoint} has no observation statistics (the run's env "
+                              "state could not be saved); evaluate a run whose env can")
+    train_env = cli.make_env_from_args(run.args, seed=run.args.seed)
+    try:
+        set_env_state(train_env, env_state)
+    except EnvStateError as e:
+        raise CheckpointError(f"{checkpoint}: {e}") from None
+    sync_normalization(train_env, env)
+    train_env.close()

@@ -12,7 +12,6 @@ from rlharness import cli, faults
 
 cli.import_tensorflow_quietly()
 
-from envs import make_vec_env  # noqa: E402
 from rlharness.agent import Agent  # noqa: E402
 from rlharness.checkpoint import CheckpointError  # noqa: E402
 from rlharness.trainer import Trainer  # noqa: E402
@@ -27,13 +26,8 @@ def run(args: argparse.Namespace, make_agent: Callable[..., Agent], algo: str, *
     input (a corrupt checkpoint included), 130 interrupted by Ctrl-C after saving a
     checkpoint.
     """
-    sticky = dict(sticky_actions=args.sticky_actions) if args.sticky_actions is not None else {}
-    normalize_obs = getattr(args, "normalize_obs", False)  # flags of some scripts only
-    env = make_vec_env(args.env, args.n_envs, seed=args.seed, normalize_obs=normalize_obs,
-                       normalize_reward=getattr(args, "normalize_reward", False),
-                       gamma=getattr(args, "gamma", 0.99), **sticky)
-    eval_env = make_vec_env(args.env, 1, seed=args.seed + 1000, training=False,
-                            normalize_obs=normalize_obs, **sticky)
+    env = cli.make_env_from_args(args, seed=args.seed)
+    eval_env = cli.make_env_from_args(args, evaluation=True, seed=args.seed + 1000)
     agent = make_agent(args, env, cli.make_schedule_from_args(args))
     trainer = make_trainer(
         agent, env, total_steps=args.total_steps, log_dir=args.logdir, lr_clock=args.lr_clock,

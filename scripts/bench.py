@@ -802,22 +802,27 @@ def bench_replay_checkpoint(capacity: int) -> None:
 
 # -- 10. PPO -----------------------------------------------------------------------------
 SB3_PPO_SCRIPT = """
-import sys, time, torch
+import sys, torch
 torch.set_num_threads(1)
+import gymnasium as gym
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 steps, seed = int(sys.argv[1]), int(sys.argv[2])
 lin = lambda x: (lambda progress: progress * x)
 env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-start = time.perf_counter()
-PPO("MlpPolicy", env, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98, gae_lambda=0.8,
-    ent_coef=0.0, learning_rate=lin(1e-3), clip_range=lin(0.2), seed=seed, device="cpu",
-    verbose=0).learn(steps)
-print(f"learn seconds {time.perf_counter() - start:.2f}")
+model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98,
+            gae_lambda=0.8, ent_coef=0.0, learning_rate=lin(1e-3), clip_range=lin(0.2),
+            seed=seed, device="cpu", verbose=0).learn(steps)
+eval_env = Monitor(gym.make("CartPole-v1"))
+eval_env.reset(seed=seed + 10000 + steps)
+mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
+print(f"eval mean return {mean:.1f}")
 """
 
 
-def bench_ppo(sizes: Sizes, steps: int) -> None:
+def bench_ppo(sizes: Sizes, steps: int, seeds: int = 1) -> None:
     """Where a PPO run's time goes (train_ppo.py's CartPole-v1 defaults, 8 envs): the
     Trainer loop's parts timed one by one over whole rollouts, then whole training runs
     (ours, and SB3's PPO with the same settings if installed)."""
@@ -865,25 +870,38 @@ def bench_ppo(sizes: Sizes, steps: int) -> None:
             f"{1e6 * t / env_steps:.1f}"] for name, t in parts.items()]
           + [["all", f"{1e3 * total / sizes.rounds:.2f}", "100%",
               f"{1e6 * total / env_steps:.1f} ({env_steps / total:.0f} env steps/s)"]])
-    if not steps:
-        return
-    rows = []
+    if steps:
+        bench_ppo_e2e(seeds, steps)
+
+
+def bench_ppo_e2e(seeds: int, steps: int) -> None:
+    """Whole training processes, ours and SB3's alternating (seeds 0..seeds-1), so both meet
+    the same machine load; the same work: train, then 20 greedy episodes."""
+    results: dict[str, list[tuple[float, float | None]]] = {}
+    ours, sb3 = "ours: train_ppo.py", "SB3 PPO (torch, 1 thread)"
+    have_sb3 = importlib.util.find_spec("stable_baselines3") is not None
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_ppo.py"),
-               "--total-steps", str(steps), "--eval-freq", "0", "--checkpoint-every", "0",
-               "--eval-episodes", "20", "--no-progress", "--logdir", os.path.join(tmp, "ppo")]
-        seconds, ret = timed_process(cmd, "train_ppo.py")
-        rows.append(["ours: train_ppo.py (whole process, incl. TF import, XLA compile, "
-                     "final evaluation)", f"{seconds:.1f}", f"{steps / seconds:.0f}",
-                     "-" if ret is None else f"{ret:.1f}"])
-        if importlib.util.find_spec("stable_baselines3") is not None:
-            cmd = [sys.executable, "-c", SB3_PPO_SCRIPT, str(steps), "0"]
-            seconds, _ = timed_process(cmd, "SB3 PPO")
-            rows.append(["SB3 PPO (torch, 1 thread, whole process)", f"{seconds:.1f}",
-                         f"{steps / seconds:.0f}", "-"])
-    table(f"10b. PPO end to end: {steps} env steps of CartPole-v1, 8 envs",
-          ["run", "seconds", "env steps/s", "final eval return (20 greedy episodes)"], rows)
-    if len(rows) == 1:
+        for seed in range(seeds):
+            cmd = [sys.executable, os.path.join(ROOT, "scripts", "train_ppo.py"),
+                   "--total-steps", str(steps), "--eval-freq", "0", "--checkpoint-every", "0",
+                   "--eval-episodes", "20", "--no-progress", "--seed", str(seed),
+                   "--logdir", os.path.join(tmp, f"ppo-{seed}")]
+            results.setdefault(ours, []).append(timed_process(cmd, f"{ours} seed {seed}"))
+            if have_sb3:
+                cmd = [sys.executable, "-c", SB3_PPO_SCRIPT, str(steps), str(seed)]
+                results.setdefault(sb3, []).append(timed_process(cmd, f"{sb3} seed {seed}"))
+    median = {k: statistics.median(t for t, _ in v) for k, v in results.items()}
+    rows = [[name, ", ".join(f"{t:.1f}" for t, _ in runs), f"{median[name]:.1f}",
+             f"{steps / median[name]:.0f}",
+             ", ".join("-" if r is None else f"{r:.1f}" for _, r in runs),
+             f"{median[name] / median[sb3]:.2f}" if sb3 in median else "-"]
+            for name, runs in results.items()]
+    table(f"10b. PPO end to end: {steps} env steps of CartPole-v1, 8 envs, then 20 greedy "
+          f"episodes; whole process wall time (TF/torch import, XLA compile included), "
+          f"ours and SB3 alternating, seeds 0..{seeds - 1}",
+          ["run", "seconds per seed", "median s", "env steps/s (median)",
+           "final eval return per seed", "x SB3 (median)"], rows)
+    if not have_sb3:
         print(f"\n{SB3_MISSING}")
 
 
@@ -918,7 +936,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
         return 0
     if args.only == "ppo":
-        bench_ppo(sizes, 0 if args.skip_e2e else (20_000 if args.quick else 100_000))
+        bench_ppo(sizes, 0 if args.skip_e2e else (20_000 if args.quick else 100_000),
+                  args.seeds)
         print(f"\nmachine: {machine()}")
         print(f"command: {shlex.join([os.path.basename(sys.executable), *sys.argv])}")
         return 0

@@ -5,7 +5,9 @@
     python scripts/evaluate.py RUN --episodes 3 --video videos/       # needs the `video` extra
 
 The agent is rebuilt from the run's config.json by its training script's make_agent, with
-the checkpoint's weights; the run directory is only read.
+the checkpoint's weights; the run directory is only read. A --normalize-obs run's episodes
+see observations normalized by the checkpoint's running statistics, frozen (as in the
+run's own evaluations).
 """
 
 from __future__ import annotations
@@ -68,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     cli.import_tensorflow_quietly()
     import numpy as np
 
-    from envs import make_vec_env
     from rlharness.checkpoint import CheckpointError
     from rlharness.restore import load_agent
     from rlharness.trainer import evaluation_seed, greedy_returns
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.video:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # off-screen frames, no display
     kwargs = {"render_mode": render_mode} if render_mode else {}
-    env = make_vec_env(run.args.env, 1, **kwargs)
+    env = cli.make_env_from_args(run.args, evaluation=True, **kwargs)  # as the Trainer's
     if args.video:
         from gymnasium.wrappers.vector import RecordVideo
 

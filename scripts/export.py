@@ -2,11 +2,13 @@
 
     python scripts/export.py runs/dqn-CartPole-v1-... --out exported/cartpole
 
-The SavedModel needs TensorFlow only (not this project) to run:
+The SavedModel needs TensorFlow only (not this project) to run. It maps RAW observations to
+the actions the env executes: a --normalize-obs run's observation normalization is baked in
+(the checkpoint's statistics, frozen), and Box actions are clipped to the action bounds:
 
     import tensorflow as tf
     policy = tf.saved_model.load("exported/cartpole")
-    actions = policy.serve(tf.constant(obs_batch, tf.float32))   # int64 [batch]
+    actions = policy.serve(tf.constant(obs_batch, tf.float32))   # int64 [batch] or float32
 """
 
 from __future__ import annotations
@@ -41,21 +43,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.import_tensorflow_quietly()
+    import gymnasium as gym
     import keras
     import tensorflow as tf
 
-    from envs import make_vec_env
+    from envs.make import observation_normalizer
     from rlharness.agent import Agent
     from rlharness.checkpoint import CheckpointError
     from rlharness.restore import load_agent
 
     run = args.run
-    env = make_vec_env(run.args.env, 1)
+    env = cli.make_env_from_args(run.args, evaluation=True)
     try:
-        agent, step = load_agent(run, args.checkpoint_path, env)
+        agent, step = load_agent(run, args.checkpoint_path, env)  # normalizer statistics too
     except CheckpointError as e:
         cli.fail(str(e))
     obs_shape = tuple(env.single_observation_space.shape)
+    normalizer, action_space = observation_normalizer(env), env.single_action_space
     env.close()
     if type(agent).greedy_actions is Agent.greedy_actions:
         cli.fail(f"{run.algo} agents cannot be exported yet: {type(agent).__name__} has no "
@@ -64,14 +68,43 @@ def main(argv: list[str] | None = None) -> int:
     for obj in agent.checkpoint_objects().values():
         if isinstance(obj, keras.layers.Layer):  # the networks (not the optimizer)
             archive.track(obj)
-    archive.add_endpoint("serve", agent.greedy_actions,
+    archive.add_endpoint("serve", greedy_policy(agent, normalizer, action_space),
                          input_signature=[tf.TensorSpec((None, *obs_shape), tf.float32)])
     archive.write_out(args.out, verbose=False)
+    out = ("int64 [batch]" if isinstance(action_space, gym.spaces.Discrete)
+           else f"float32 [batch, {', '.join(map(str, action_space.shape))}]")
     print(f"{run.algo} on {run.args.env}, {os.path.basename(args.checkpoint_path)} "
-          f"({step.env_steps} env steps): greedy policy saved to {args.out}\n"
+          f"({step.env_steps} env steps): greedy policy saved to {args.out}"
+          f"{' (observation normalization included)' if normalizer else ''}\n"
           f"use: policy = tf.saved_model.load({args.out!r}); actions = policy.serve(obs)"
-          f"  # float32 [batch, {', '.join(map(str, obs_shape))}] -> int64 [batch]")
+          f"  # raw float32 [batch, {', '.join(map(str, obs_shape))}] -> {out}")
     return 0
+
+
+def greedy_policy(agent, normalizer, action_space):
+    """``raw obs -> action``: the frozen observation normalization of a ``--normalize-obs``
+    run (``normalizer``: :func:`envs.make.observation_normalizer`'s ``(mean, scale)``), in
+    the wrapper's dtypes, ``clip(float32((obs - mean) / scale), -CLIP, CLIP)``; the agent's
+    greedy action; a Box action clipped to the space's bounds, as the env clips it."""
+    import gymnasium as gym
+    import numpy as np
+    import tensorflow as tf
+
+    from envs.make import CLIP
+
+    def policy(obs):
+        if normalizer is not None:
+            mean, scale = normalizer
+            centered = tf.cast(obs, np.result_type(np.float32, mean.dtype)) - mean
+            scaled = tf.cast(centered, np.result_type(centered.dtype.as_numpy_dtype,
+                                                      scale.dtype)) / scale
+            obs = tf.clip_by_value(tf.cast(scaled, tf.float32), -CLIP, CLIP)
+        actions = agent.greedy_actions(obs)
+        if isinstance(action_space, gym.spaces.Box):
+            actions = tf.clip_by_value(actions, action_space.low, action_space.high)
+        return actions
+
+    return policy
 
 
 if __name__ == "__main__":

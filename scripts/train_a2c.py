@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "it wants a weaker value loss, e.g. --vf-coef 0.1 --max-grad-norm 5")
     g.add_argument("--normalize-advantage", action=argparse.BooleanOptionalAction,
                    default=False, help="standardize advantages per rollout (default: off)")
+    cli.add_on_policy_args(g)
     return p
 
 
@@ -63,7 +64,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
-        normalize_advantage=args.normalize_advantage, policy=args.policy,
+        normalize_advantage=args.normalize_advantage, log_std_init=args.log_std_init,
+        policy=args.policy,
         update_mode=args.update_mode, jit_compile=args.jit_compile,
         seed=args.seed,
     )

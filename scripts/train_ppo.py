@@ -62,14 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="N", help="MLP hidden layer sizes (default: 64 64)")
     g.add_argument("--shared", action=argparse.BooleanOptionalAction, default=False,
                    help="one trunk for the policy and value heads (default: separate nets)")
-    g.add_argument("--log-std-init", type=float, default=0.0,
-                   help="initial log std of a Box action policy (default: %(default)s)")
-    g.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction, default=False,
-                   help="standardize observations by running statistics, saved in "
-                        "checkpoints, frozen in evaluation (default: off)")
-    g.add_argument("--normalize-reward", action=argparse.BooleanOptionalAction, default=False,
-                   help="scale rewards by the running std of the discounted return "
-                        "(default: off)")
+    cli.add_on_policy_args(g)
     return p
 
 
@@ -82,13 +75,10 @@ def _check(args: argparse.Namespace) -> None:
     if args.batch_size > rollout:
         cli.fail(f"--batch-size {args.batch_size} is larger than a rollout of --n-steps "
                  f"{args.n_steps} x --n-envs {args.n_envs} = {rollout}; lower --batch-size")
-    if not -20 <= args.log_std_init <= 2:
-        cli.fail(f"--log-std-init {args.log_std_init} is outside [-20, 2] (std "
-                 "2e-9 .. 7.4); use e.g. 0 (std 1)")
 
 
-def make_agent(args: argparse.Namespace, env, schedule, **overrides):
-    """The PPO the flags describe; ``overrides``: more PPO arguments (tests: jit_compile)."""
+def make_agent(args: argparse.Namespace, env, schedule):
+    """The PPO the flags describe."""
     from agents.ppo import PPO
 
     return PPO(
@@ -101,7 +91,7 @@ def make_agent(args: argparse.Namespace, env, schedule, **overrides):
         normalize_advantage=args.normalize_advantage, hidden_sizes=args.hidden_sizes,
         shared=args.shared, log_std_init=args.log_std_init, policy=args.policy,
         update_mode=args.update_mode, jit_compile=args.jit_compile,
-        seed=args.seed, **overrides,
+        seed=args.seed,
     )
 
 

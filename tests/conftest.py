@@ -8,11 +8,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: Small, fast DQN settings for CLI runs in tests (a few seconds each).
+#: Small, fast DQN settings for CLI runs in tests (a few seconds each); without XLA, which
+#: starts slower (test_hyper's --rainbow kill-and-resume runs keep it).
 QUICK = ["--hidden-sizes", "32", "32", "--batch-size", "32", "--learning-starts", "300",
          "--train-freq", "100", "--gradient-steps", "8", "--eval-freq", "0",
          "--eval-episodes", "2", "--no-progress", "--lr-schedule", "exponential",
-         "--decay-steps", "50"]
+         "--decay-steps", "50", "--no-jit-compile"]
 
 
 def train_dqn(*args: str, **kwargs) -> subprocess.CompletedProcess:

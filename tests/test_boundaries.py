@@ -99,6 +99,9 @@ SCRIPTS = {
             "--hidden-sizes": [[1], [1, 1], [256, 256]],
             "--shared": [True, False],
             "--normalize-advantage": [True, False],
+            "--log-std-init": [-20.0, 0.0, 2.0],
+            "--normalize-obs": [True, False],
+            "--normalize-reward": [True, False],
             "--lr-schedule": ["inverse-time", "polynomial", "cosine"],
         },
         base=["--no-jit-compile", "--total-steps", "256", "--n-envs", "2", "--hidden-sizes", "8"],
@@ -107,7 +110,7 @@ SCRIPTS = {
               ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8",
                "--n-steps", "1"]],
         refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"],
-                 ["--policy", "cnn"], ["--sticky-actions", "0.5"]],
+                 ["--policy", "cnn"], ["--sticky-actions", "0.5"], ["--log-std-init", "2.5"]],
     ),
     "train_ppo": dict(
         flags={

@@ -24,7 +24,7 @@ from rlharness.trainer import Trainer
 EPSILON = "linear(0.5, end=0.05, steps=2000)"  # clock env_steps (the default for ε)
 BETA = "linear(0.4, end=1.0, steps=100)@updates"
 RAINBOW = [*QUICK, "--rainbow", "--n-atoms", "11", "--exploration-rate", EPSILON,
-           "--per-beta", BETA, "--tau", "0.9", "--target-update-interval", "50"]
+           "--per-beta", BETA, "--tau", "0.9", "--target-update-interval", "50", "--jit-compile"]
 
 
 def test_scheduled_values_are_the_schedule_at_the_clock():

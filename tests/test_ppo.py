@@ -3,7 +3,6 @@ with real event files; Box actions, normalization and MuJoCo state for exact res
 
 import os
 import sys
-from functools import partial
 
 import gymnasium as gym
 import numpy as np
@@ -112,10 +111,7 @@ def test_box_actions_are_clipped_for_the_env_only():
 
 def run_ppo(*argv: str) -> None:
     """``train_ppo.py ARGV`` in-process, without XLA (whose compile would take most of it)."""
-    from rlharness.run import run
-
-    args = train_ppo.parse_args(["--no-progress", *argv])
-    assert run(args, partial(train_ppo.make_agent, jit_compile=False), algo="ppo") == 0
+    assert train_ppo.main(["--no-progress", "--no-jit-compile", *argv]) == 0
 
 
 PENDULUM = ["--env", "Pendulum-v1", "--n-envs", "2", "--n-steps", "64", "--batch-size", "32",

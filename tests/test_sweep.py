@@ -158,7 +158,7 @@ def test_grid_x_seeds_killed_with_kill_9_then_ctrl_c_then_resumed(tmp_path):
 
 
 def test_pbt_exploits_keep_one_lr_curve_and_a_readable_record(tmp_path):
-    logdir, total = str(tmp_path / "pbt"), 600
+    logdir, total = str(tmp_path / "pbt"), 400
     result = run_sweep("dqn", "--sample", "lr=loguniform:1e-4:1e-2", "--num-samples", "2",
                        "--scheduler", "pbt", "--pbt-interval", "200", "--num-cpus", "2",
                        "--logdir", logdir, "--", "--total-steps", str(total), *CHAIN)

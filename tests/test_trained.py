@@ -22,10 +22,12 @@ import train_a2c  # noqa: E402
 
 @pytest.fixture(scope="module")
 def a2c_run(tmp_path_factory):
+    """Box actions and normalized observations and rewards: Pendulum-v1."""
     run_dir = str(tmp_path_factory.mktemp("a2c") / "run")
-    assert train_a2c.main(["--logdir", run_dir, "--total-steps", "800", "--n-envs", "2",
-                           "--hidden-sizes", "16", "--eval-freq", "0", "--eval-episodes", "3",
-                           "--no-progress", "--seed", "3"]) == 0
+    assert train_a2c.main(["--env", "Pendulum-v1", "--logdir", run_dir, "--total-steps", "800",
+                           "--n-envs", "2", "--hidden-sizes", "16", "--eval-freq", "0",
+                           "--eval-episodes", "3", "--normalize-obs", "--normalize-reward",
+                           "--log-std-init", "-0.5", "--no-progress", "--seed", "3"]) == 0
     return run_dir
 
 
@@ -45,6 +47,25 @@ def test_evaluate_seed_run_reproduces_the_runs_final_evaluation(which, finished_
     assert _mean(out) == pytest.approx(logged, abs=0.051), out
     assert evaluate.main([run_dir, "--seed", "7", "--episodes", "1"]) == 0
     assert "over 1 greedy episodes (--seed 7;" in capsys.readouterr().out
+
+
+def test_a_run_from_before_a_flag_existed_gets_its_default(a2c_run, tmp_path):
+    from rlharness.restore import read_run
+
+    config = json.load(open(os.path.join(a2c_run, "config.json")))
+    del config["args"]["log_std_init"]  # A2C had no --log-std-init before
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert read_run(str(tmp_path)).args.log_std_init == 0.0
+    assert read_run(a2c_run).args.normalize_obs is True
+
+
+def test_a2c_takes_the_initial_log_std_from_its_flag(a2c_run):
+    from rlharness import cli
+    from rlharness.restore import read_run
+
+    run = read_run(a2c_run)
+    agent = train_a2c.make_agent(run.args, cli.make_env_from_args(run.args), 1e-3)
+    assert agent.policy_params(np.zeros((1, 3), np.float32))[0, 1] == -0.5  # [μ, log σ]
 
 
 def test_evaluate_records_one_video_per_episode(finished_run, tmp_path, capsys):
@@ -98,8 +119,8 @@ try:
 except ImportError:
     pass
 import numpy as np, tensorflow as tf
-obs = tf.constant(np.load("obs.npy"), tf.float32)
 for name in sys.argv[1:]:
+    obs = tf.constant(np.load(name + "-obs.npy"), tf.float32)
     policy = tf.saved_model.load(name)  # kept: a collected policy deletes its variables
     np.save(name + ".npy", policy.serve(obs).numpy())
 """
@@ -107,26 +128,55 @@ for name in sys.argv[1:]:
 
 def test_export_round_trip_in_a_process_without_rlharness(finished_run, a2c_run, tmp_path,
                                                           capsys):
-    from envs import make_vec_env
+    """The exported policy maps RAW observations to the agent's own greedy actions: a
+    --normalize-obs run's frozen statistics are baked in (Pendulum-v1, Box actions)."""
+    import gymnasium as gym
+    import tensorflow as tf
+
+    from envs.make import observation_normalizer
+    from rlharness import cli
     from rlharness.restore import checkpoint_path, load_agent, read_run
 
     rng = np.random.default_rng(0)
-    obs = (rng.standard_normal((512, 4)) * 3).astype(np.float32)  # CartPole-v1 observations
-    np.save(tmp_path / "obs.npy", obs)
     runs = {"dqn": finished_run, "a2c": a2c_run}
+    raw = {"dqn": rng.standard_normal((512, 4)) * 3,  # CartPole-v1 observations
+           "a2c": np.c_[rng.uniform(-1, 1, (512, 2)), rng.uniform(-8, 8, 512)]}  # Pendulum
     for name, run_dir in runs.items():
+        np.save(tmp_path / f"{name}-obs.npy", raw[name].astype(np.float32))
         assert export.main([run_dir, "--out", str(tmp_path / name)]) == 0
-        assert "greedy policy saved to" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "greedy policy saved to" in out
+        assert ("(observation normalization included)" in out) == (name == "a2c")
     env_vars = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "-I", "-S", "-c", _OUTSIDE, *runs],
                             capture_output=True, text=True, cwd=tmp_path, env=env_vars)
     assert result.returncode == 0, result.stderr[-2000:]
     for name, run_dir in runs.items():
         run = read_run(run_dir)
-        agent, _ = load_agent(run, checkpoint_path(run_dir), make_vec_env(run.args.env, 1))
+        env = cli.make_env_from_args(run.args, evaluation=True)
+        agent, _ = load_agent(run, checkpoint_path(run_dir), env)
+        obs = np.load(tmp_path / f"{name}-obs.npy")
         exported = np.load(tmp_path / f"{name}.npy")
-        np.testing.assert_array_equal(exported, agent.act(obs, explore=False), err_msg=name)
-        assert len(set(exported.tolist())) == 2, f"{name}: a constant policy tests nothing"
+        if name == "dqn":
+            np.testing.assert_array_equal(exported, agent.act(obs, explore=False))
+            assert len(set(exported.tolist())) == 2, "a constant policy tests nothing"
+            continue
+        clip, normalize = env.unwrapped.envs[0], env.unwrapped.envs[0].env  # as in evaluation
+        seen = np.stack([clip.observation(normalize.observation(o)) for o in obs])
+        as_exported = export.greedy_policy(_Identity(), observation_normalizer(env),
+                                           gym.spaces.Discrete(2))  # Discrete: no clipping
+        np.testing.assert_array_equal(as_exported(tf.constant(obs)).numpy(), seen)  # exact
+        ours = np.clip(agent.act(seen, explore=False), -2, 2)
+        np.testing.assert_allclose(exported, ours, rtol=1e-5, atol=1e-6)
+        assert np.abs(ours - agent.act(obs, explore=False)).max() > 1e-3, \
+            "the statistics changed nothing: this tests no normalization"
+
+
+class _Identity:
+    """An agent whose greedy action is its (normalized) observation."""
+
+    def greedy_actions(self, obs):
+        return obs
 
 
 def test_export_refuses_a_used_out_dir(finished_run, tmp_path, capsys):
