@@ -22,6 +22,15 @@ def train_dqn(*args: str, **kwargs) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=ROOT, **kwargs)
 
 
+def run_script_without(module: str, script: str, *argv: str) -> subprocess.CompletedProcess:
+    """``scripts/SCRIPT ARGV`` in a subprocess where importing ``module`` really fails (it is
+    blocked in ``sys.modules``, as if not installed); nothing is mocked."""
+    code = (f"import runpy, sys; sys.modules[{module!r}] = None; "
+            f"sys.argv = [{script!r}, *{list(argv)!r}]; "
+            f"runpy.run_path({os.path.join(ROOT, 'scripts', script)!r}, run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
     """A real, finished 1000-step DQN run directory (config, checkpoint, events)."""

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import run_script_without
 
 from envs import finished_episodes, make_vec_env
 
@@ -29,12 +27,8 @@ def test_lunar_lander_runs_a_few_hundred_steps():
 def test_missing_box2d_names_the_extra_before_anything_starts(blocked, tmp_path):
     """The import fails for real (the module is blocked in sys.modules), nothing mocked."""
     logdir = str(tmp_path / "run")
-    code = (f"import runpy, sys; sys.modules[{blocked!r}] = None; "
-            f"sys.argv = ['train_dqn.py', '--env', 'LunarLander-v3', '--logdir', {logdir!r}]; "
-            f"runpy.run_path({os.path.join(ROOT, 'scripts', 'train_dqn.py')!r}, "
-            "run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = run_script_without(blocked, "train_dqn.py", "--env", "LunarLander-v3",
+                                "--logdir", logdir)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"train_dqn.py: error: environment 'LunarLander-v3' needs {blocked}, which is not "

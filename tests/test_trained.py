@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_script_without
 
 from rlharness.logger import read_scalars
 
@@ -96,12 +96,8 @@ def test_evaluate_refuses_in_one_line(finished_run, tmp_path, capsys):
 
 
 def test_evaluate_names_the_video_extra_when_moviepy_is_missing(finished_run, tmp_path):
-    code = ("import runpy, sys; sys.modules['moviepy'] = None; "  # as if not installed
-            f"sys.argv = ['evaluate.py', {finished_run!r}, '--video', {str(tmp_path / 'v')!r}]; "
-            f"runpy.run_path({os.path.join(ROOT, 'scripts', 'evaluate.py')!r}, "
-            "run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = run_script_without("moviepy", "evaluate.py", finished_run, "--video",
+                                str(tmp_path / "v"))
     assert result.returncode == 2
     assert result.stderr.strip() == ("evaluate.py: error: --video needs moviepy, which is not "
                                      "installed; pip install -e '.[video]'")
