@@ -55,6 +55,10 @@ class A2C(Agent):
     arrays are allocated at the first :meth:`observe`, whose batch size fixes ``n_envs``.
     ``policy="cnn"`` (``"auto"`` for uint8 images) shares one :class:`NatureCNN` between the
     heads (Stable-Baselines3's CnnPolicy); the rollout keeps uint8 observations.
+    ``use_sde`` (Box actions): gSDE's state-dependent noise
+    (:class:`~agents.distributions.StateDependentGaussian`) instead, its exploration matrices
+    drawn again at the start of every rollout and, if ``sde_sample_freq`` N > 0, every N
+    vector steps of it (SB3's rule: at rollout steps 0, N, 2N, ...).
     """
 
     def __init__(
@@ -74,6 +78,8 @@ class A2C(Agent):
         normalize_advantage: bool = False,
         log_std_init: float = 0.0,
         policy: str = "auto",
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         update_mode: str = "tf_function",
         jit_compile: bool | None = None,
         seed: int = 0,
@@ -81,7 +87,8 @@ class A2C(Agent):
         self.obs_shape = tuple(observation_space.shape)
         self.obs_dtype = np.uint8 if observation_space.dtype == np.uint8 else np.float32
         self.policy = resolve_policy(policy, observation_space)
-        self.dist = distribution_for(action_space, type(self).__name__, log_std_init)
+        self.dist = distribution_for(action_space, type(self).__name__, log_std_init, use_sde)
+        self.use_sde, self.sde_sample_freq = bool(use_sde), int(sde_sample_freq)
         self.n_steps, self.gamma, self.gae_lambda = int(n_steps), gamma, gae_lambda
         self.ent_coef = scheduled(ent_coef, "updates")
         self.vf_coef, self.max_grad_norm = vf_coef, max_grad_norm
@@ -120,17 +127,24 @@ class A2C(Agent):
         n_dense = sum(isinstance(layer, keras.layers.Dense) for layer in self._policy_layers)
         for w, b in self._acting_weights[:n_dense - 1]:
             h = np.tanh(h @ w + b)
+        latent = h  # the last hidden features (gSDE's z(s))
         w, b = self._acting_weights[n_dense - 1]
-        h = h @ w + b
+        h = latent @ w + b
         for layer, weights in zip(self._policy_layers[n_dense:], self._acting_weights[n_dense:]):
-            h = layer.numpy(h, *weights)
+            h = layer.numpy(h, latent, *weights)
         return h
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
         """Sample ``a ~ π(·|obs)`` on the seeded generator; the mode (argmax, or the mean)
-        when ``explore`` is False."""
+        when ``explore`` is False. With gSDE, a new exploration matrix at rollout step 0 and,
+        if ``sde_sample_freq`` N > 0, at every N-th step."""
         params = self.policy_params(obs)
-        return self.dist.sample(params, self.rng) if explore else self.dist.mode(params)
+        if not explore:
+            return self.dist.mode(params)
+        freq = self.sde_sample_freq
+        if self.use_sde and (self.pos == 0 or freq > 0 and self.pos % freq == 0):
+            self.dist.reset_noise()
+        return self.dist.sample(params, self.rng)
 
     def greedy_actions(self, obs: tf.Tensor) -> tf.Tensor:
         """The mode of ``π(·|obs)`` in TensorFlow (argmax, or the mean)."""
@@ -219,6 +233,9 @@ class A2C(Agent):
         state = {f"rollout/{k}": v for k, v in self.rollout.items()}
         state["pos"] = np.array(self.pos)
         state["rng"] = rng_state(self.rng)
+        if self.use_sde:  # the held exploration matrices (none: drawn at the next step)
+            noise = self.dist.noise
+            state["sde_noise"] = np.zeros((0,), np.float32) if noise is None else noise
         return state
 
     def load_numpy_state(self, state: dict[str, np.ndarray]) -> None:
@@ -229,6 +246,9 @@ class A2C(Agent):
                         if k.startswith("rollout/")}
         self.pos = int(state["pos"])
         set_rng_state(self.rng, state["rng"])
+        if self.use_sde:
+            noise = state.get("sde_noise")
+            self.dist.noise = None if noise is None or noise.size == 0 else np.array(noise)
         self._acting_weights = None
 
 
@@ -236,7 +256,8 @@ def policy_value_net(obs_dim: int, dist, hidden_sizes: Sequence[int], shared: bo
                      seed: int) -> tuple[keras.Model, list[keras.layers.Layer]]:
     """``obs -> (params [B, n], value [B, 1])``: tanh MLP(s) with SB3's orthogonal init (gain
     √2 hidden, 0.01 policy head, 1 value head), the policy head followed by ``dist.head()``
-    (the Gaussian's log-std); also the policy path's layers."""
+    (the Gaussian's log-std), each called as ``layer(params, latent)`` with the policy's last
+    hidden features; also the policy path's layers."""
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))  # one initializer seed per layer
 
     def dense(units: int, gain: float, activation: str | None = None) -> keras.layers.Dense:
@@ -257,7 +278,10 @@ def policy_value_net(obs_dim: int, dist, hidden_sizes: Sequence[int], shared: bo
     h_pi = apply(pi_trunk, inputs)
     h_v = h_pi if shared else apply(trunk(), inputs)
     name = "shared_actor_critic" if shared else "actor_critic"
-    outputs = [apply([pi_head, *extra], h_pi), v_head(h_v)]
+    params = pi_head(h_pi)
+    for layer in extra:
+        params = layer(params, h_pi)
+    outputs = [params, v_head(h_v)]
     return keras.Model(inputs, outputs, name=name), [*pi_trunk, pi_head, *extra]
 
 
@@ -272,5 +296,5 @@ def cnn_policy_value_net(obs_shape: tuple[int, ...], dist, seed: int) -> tuple[k
         1.0, seed=seed * 1000 + 1))
     params = pi_head(features)
     for layer in dist.head():
-        params = layer(params)
+        params = layer(params, features)
     return keras.Model(inputs, [params, v_head(features)], name="cnn_actor_critic"), []

@@ -3,9 +3,12 @@ log-probabilities, entropies and greedy actions.
 
 A policy network's head outputs the distribution's parameters as one ``[B, n_params]`` array:
 the logits for :class:`Categorical`, ``[mean, log_std]`` for :class:`DiagGaussian` (its
-state-independent log-std is the :class:`LogStd` layer appended to the head). ``log_prob`` and
-``entropy`` run in-graph (TensorFlow, for the loss); ``sample`` and ``mode`` run in numpy on
-the acting path (µs per step), drawing from the agent's seeded generator.
+state-independent log-std is the :class:`LogStd` layer appended to the head), ``[mean, log_std(s),
+z(s), log σ]`` for :class:`StateDependentGaussian` (gSDE; the :class:`StateDependentStd`
+layer). The layers of ``head()`` are called as ``layer(params, latent)``, ``latent`` being the
+policy's last hidden features. ``log_prob`` and ``entropy`` run in-graph (TensorFlow, for the
+loss); ``sample`` and ``mode`` run in numpy on the acting path (µs per step), drawing from the
+agent's seeded generator.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from envs import require_discrete_or_box
+from envs import EnvError, require_discrete_or_box
 
 
 class Categorical:
@@ -76,7 +79,7 @@ class DiagGaussian:
         self.log_std_init = float(log_std_init)
 
     def _split(self, params):
-        return params[..., : self.dim], params[..., self.dim:]
+        return params[..., : self.dim], params[..., self.dim: 2 * self.dim]
 
     def log_prob(self, params: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
         """``log π(a|s) = -Σ_i [(a_i - μ_i)² / (2σ_i²) + log σ_i + ½ log 2π]``, shape ``[B]``."""
@@ -108,22 +111,63 @@ class DiagGaussian:
         return [LogStd(self.log_std_init)]
 
 
+class StateDependentGaussian(DiagGaussian):
+    """Generalized state-dependent exploration (gSDE; Raffin et al. 2022, "Smooth Exploration
+    for Robotic Reinforcement Learning", Stable-Baselines3's ``use_sde``):
+
+        a = μ(s) + ε(s),  ε(s) = z(s) θ_ε,  θ_ε ~ N(0, σ²) held for several steps
+
+    ``z(s)`` is the policy's last hidden features ``[L]`` (not trained through the noise:
+    SB3's ``learn_features=False``), ``θ_ε`` an ``[L, d]`` exploration matrix per sub-env and
+    ``σ = exp(log σ)`` a learned ``[L, d]`` matrix (SB3's ``full_std``). Given ``s``, ``a`` is
+    Gaussian with the state-dependent variance ``σ_k(s)² = Σ_j z_j² σ_jk² + 1e-6`` (SB3's
+    epsilon): :meth:`log_prob`, :meth:`entropy` and :meth:`mode` (the mean) are
+    :class:`DiagGaussian`'s on ``[μ, log σ(s)]``, which :class:`StateDependentStd` computes.
+    :meth:`sample` uses the held ``θ_ε = σ ⊙ noise``, ``noise ~ N(0, I)`` drawn again after
+    :meth:`reset_noise`; the agent decides when (SB3's ``sde_sample_freq``) and checkpoints
+    :attr:`noise`.
+    """
+
+    def __init__(self, shape: tuple[int, ...], log_std_init: float = 0.0) -> None:
+        super().__init__(shape, log_std_init)
+        self.noise: np.ndarray | None = None  # [n_envs, L, d] standard normal; None: redraw
+
+    def reset_noise(self) -> None:
+        """Draw a new exploration matrix at the next :meth:`sample`."""
+        self.noise = None
+
+    def sample(self, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``a = μ(s) + z(s) (σ ⊙ noise)``, one held matrix per row (sub-env), unclipped."""
+        d = self.dim
+        latent_dim = (params.shape[1] - 2 * d) // (1 + d)
+        mean, z = params[:, :d], params[:, 2 * d: 2 * d + latent_dim]
+        std = np.exp(params[0, 2 * d + latent_dim:]).reshape(latent_dim, d)
+        if self.noise is None or self.noise.shape != (len(params), latent_dim, d):
+            self.noise = rng.standard_normal((len(params), latent_dim, d), dtype=np.float32)
+        eps = np.einsum("bj,bjk->bk", z, std * self.noise)
+        return (mean + eps).reshape(len(params), *self.action_shape)
+
+    def head(self) -> list[keras.layers.Layer]:
+        return [StateDependentStd(self.log_std_init)]
+
+
 class LogStd(keras.layers.Layer):
     """``μ [B, d] -> [μ, log σ] [B, 2d]``: a trainable log-std (one per action dimension,
-    initialised to ``init``) that does not depend on the state."""
+    initialised to ``init``) that does not depend on the state (nor on ``latent``)."""
 
     def __init__(self, init: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.init = float(init)
 
-    def build(self, input_shape) -> None:
-        self.log_std = self.add_weight(shape=(int(input_shape[-1]),), name="log_std",
+    def build(self, mean_shape, latent_shape=None) -> None:
+        self.log_std = self.add_weight(shape=(int(mean_shape[-1]),), name="log_std",
                                        initializer=keras.initializers.Constant(self.init))
 
-    def call(self, mean):
+    def call(self, mean, latent=None):
         return tf.concat([mean, tf.zeros_like(mean) + self.log_std], axis=-1)
 
-    def numpy(self, mean: np.ndarray, log_std: np.ndarray) -> np.ndarray:
+    def numpy(self, mean: np.ndarray, latent: np.ndarray | None,
+              log_std: np.ndarray) -> np.ndarray:
         """What :meth:`call` computes, in numpy (``log_std``: the weight's value)."""
         return np.concatenate([mean, np.broadcast_to(log_std, mean.shape)], axis=-1)
 
@@ -131,11 +175,49 @@ class LogStd(keras.layers.Layer):
         return {**super().get_config(), "init": self.init}
 
 
-def distribution_for(space: gym.Space, algo: str = "this agent",
-                     log_std_init: float = 0.0) -> Categorical | DiagGaussian:
+class StateDependentStd(keras.layers.Layer):
+    """gSDE's head: ``(μ [B, d], z [B, L]) -> [μ, log σ(s), z, log σ flattened]``
+    ``[B, 2d + L + L d]`` with a trainable ``[L, d]`` log σ (initialised to ``init``) and
+    ``log σ_k(s) = ½ log(Σ_j z_j² σ_jk² + 1e-6)``; ``z`` enters without its gradient."""
+
+    epsilon = 1e-6
+
+    def __init__(self, init: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.init = float(init)
+
+    def build(self, mean_shape, latent_shape) -> None:
+        self.log_std = self.add_weight(
+            shape=(int(latent_shape[-1]), int(mean_shape[-1])), name="log_std",
+            initializer=keras.initializers.Constant(self.init))
+
+    def call(self, mean, latent):
+        z = tf.stop_gradient(latent)
+        log_std_s = 0.5 * tf.math.log(tf.matmul(tf.square(z), tf.exp(2.0 * self.log_std))
+                                      + self.epsilon)
+        flat = tf.zeros_like(mean[:, :1]) + tf.reshape(self.log_std, (1, -1))
+        return tf.concat([mean, log_std_s, z, flat], axis=-1)
+
+    def numpy(self, mean: np.ndarray, latent: np.ndarray, log_std: np.ndarray) -> np.ndarray:
+        """What :meth:`call` computes, in numpy (``log_std``: the weight's value)."""
+        log_std_s = 0.5 * np.log(np.square(latent) @ np.exp(2.0 * log_std) + self.epsilon)
+        flat = np.broadcast_to(log_std.reshape(1, -1), (len(mean), log_std.size))
+        return np.concatenate([mean, log_std_s.astype(np.float32), latent, flat],
+                              axis=-1).astype(np.float32)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "init": self.init}
+
+
+def distribution_for(space: gym.Space, algo: str = "this agent", log_std_init: float = 0.0,
+                     use_sde: bool = False) -> Categorical | DiagGaussian:
     """The distribution of an action space: Discrete -> :class:`Categorical`, Box ->
-    :class:`DiagGaussian`; any other space is an :class:`envs.EnvError` naming it."""
+    :class:`DiagGaussian`, or :class:`StateDependentGaussian` if ``use_sde``; any other space,
+    or ``use_sde`` with Discrete actions, is an :class:`envs.EnvError` naming it."""
     require_discrete_or_box(space, algo)
     if isinstance(space, gym.spaces.Discrete):
+        if use_sde:
+            raise EnvError(f"gSDE (use_sde) needs Box actions, but this environment has {space}; "
+                           "drop use_sde or pick an environment such as Pendulum-v1")
         return Categorical(space.n)
-    return DiagGaussian(space.shape, log_std_init)
+    return (StateDependentGaussian if use_sde else DiagGaussian)(space.shape, log_std_init)

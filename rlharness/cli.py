@@ -143,10 +143,17 @@ def log_std(text: str) -> float:
 
 def add_on_policy_args(g) -> None:
     """The flags A2C and PPO share (train_a2c.py, train_ppo.py): the Gaussian policy's initial
-    log std for Box actions, observation and reward normalization (envs.make_vec_env)."""
+    log std and gSDE for Box actions, observation and reward normalization (envs.make_vec_env)."""
     g.add_argument("--log-std-init", type=log_std, default=0.0,
-                   help="initial log std of a Box action policy, in [-20, 2] "
-                        "(default: %(default)s)")
+                   help="initial log std of a Box action policy, in [-20, 2]; with --use-sde "
+                        "of each entry of the exploration std matrix (default: %(default)s)")
+    g.add_argument("--use-sde", action=argparse.BooleanOptionalAction, default=False,
+                   help="Box actions: generalized state-dependent exploration (gSDE), noise "
+                        "z(s) θ from the policy's last hidden features z(s) and a held random "
+                        "matrix θ ~ N(0, σ²) (default: off)")
+    g.add_argument("--sde-sample-freq", type=sde_sample_freq, default=-1, metavar="N",
+                   help="with --use-sde: a new θ every N vector steps of a rollout; -1: only at "
+                        "the start of each rollout (default: %(default)s)")
     g.add_argument("--normalize-obs", action=argparse.BooleanOptionalAction, default=False,
                    help="standardize observations by running statistics, saved in "
                         "checkpoints, frozen in evaluation, evaluate.py and export.py "
@@ -154,6 +161,18 @@ def add_on_policy_args(g) -> None:
     g.add_argument("--normalize-reward", action=argparse.BooleanOptionalAction, default=False,
                    help="scale rewards by the running std of the discounted return "
                         "(default: off)")
+
+
+def sde_sample_freq(text: str) -> int:
+    """gSDE's resampling period in vector steps: -1 (once per rollout) or a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is neither -1 (once per rollout) nor a "
+                                         "positive number of steps; use e.g. 4")
+    return value
 
 
 def add_lr_args(p: argparse.ArgumentParser, *, lr: float, schedule: str, decay_steps: int,
@@ -442,11 +461,15 @@ def validate_run_args(args: argparse.Namespace, *, algo: str, discrete: bool = T
 
             probe = gymnasium.make(args.env)
             try:
-                (require_discrete_or_box if box else require_discrete)(probe, algo.upper())
+                actions = (require_discrete_or_box if box else require_discrete)(
+                    probe, algo.upper())
                 space = probe.observation_space
             finally:
                 probe.close()
             image = space.dtype == "uint8" and len(space.shape) in (2, 3)
+            if getattr(args, "use_sde", False) and not isinstance(actions, gymnasium.spaces.Box):
+                fail(f"--use-sde needs Box (continuous) actions, but {args.env} has "
+                     f"{probe.action_space}; drop --use-sde or pick an env such as Pendulum-v1")
             if getattr(args, "policy", "auto") == "cnn" and not image:
                 fail(f"--policy cnn needs image observations (uint8 pixels), but {args.env} "
                      f"has {space}; use --policy mlp or auto")

@@ -65,6 +65,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
         normalize_advantage=args.normalize_advantage, log_std_init=args.log_std_init,
+        use_sde=args.use_sde, sde_sample_freq=args.sde_sample_freq,
         policy=args.policy,
         update_mode=args.update_mode, jit_compile=args.jit_compile,
         seed=args.seed,

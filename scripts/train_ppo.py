@@ -90,6 +90,7 @@ def make_agent(args: argparse.Namespace, env, schedule):
         max_grad_norm=args.max_grad_norm, target_kl=args.target_kl,
         normalize_advantage=args.normalize_advantage, hidden_sizes=args.hidden_sizes,
         shared=args.shared, log_std_init=args.log_std_init, policy=args.policy,
+        use_sde=args.use_sde, sde_sample_freq=args.sde_sample_freq,
         update_mode=args.update_mode, jit_compile=args.jit_compile,
         seed=args.seed,
     )

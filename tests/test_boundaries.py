@@ -100,6 +100,9 @@ SCRIPTS = {
             "--shared": [True, False],
             "--normalize-advantage": [True, False],
             "--log-std-init": [-20.0, 0.0, 2.0],
+            "--use-sde": [True, False, False],  # gSDE needs Box actions: Pendulum-v1 below
+            "--env": ["Pendulum-v1", "CartPole-v1", "CartPole-v1"],
+            "--sde-sample-freq": [-1, 1, BIG],
             "--normalize-obs": [True, False],
             "--normalize-reward": [True, False],
             "--lr-schedule": ["inverse-time", "polynomial", "cosine"],
@@ -110,7 +113,8 @@ SCRIPTS = {
               ["--checkpoint-every", "1", "--eval-freq", "1", "--total-steps", "8",
                "--n-steps", "1"]],
         refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"],
-                 ["--policy", "cnn"], ["--sticky-actions", "0.5"], ["--log-std-init", "2.5"]],
+                 ["--policy", "cnn"], ["--sticky-actions", "0.5"], ["--log-std-init", "2.5"],
+                 ["--use-sde"], ["--sde-sample-freq", "0"]],
     ),
     "train_ppo": dict(
         flags={
@@ -129,6 +133,9 @@ SCRIPTS = {
             "--hidden-sizes": [[1], [1, 1], [256, 256]],
             "--shared": [True, False],
             "--log-std-init": [-20.0, 0.0, 2.0],
+            "--use-sde": [True, False, False],  # gSDE needs Box actions: Pendulum-v1 below
+            "--env": ["Pendulum-v1", "CartPole-v1", "CartPole-v1"],
+            "--sde-sample-freq": [1, -1, BIG],
             "--normalize-obs": [True, False],
             "--normalize-reward": [True, False],
             "--lr-schedule": ["piecewise", "cosine", "exponential"],
@@ -141,7 +148,7 @@ SCRIPTS = {
                "--n-steps", "1", "--batch-size", "2"]],
         refused=[["--n-steps", "65", "--n-envs", "2", "--total-steps", "128"],
                  ["--batch-size", "257", "--n-steps", "32", "--n-envs", "8"],
-                 ["--log-std-init", "2.5"]],
+                 ["--log-std-init", "2.5"], ["--use-sde"], ["--sde-sample-freq", "-2"]],
     ),
 }
 #: Flags that take no boundary values: a path, a name, or an action.
@@ -255,4 +262,5 @@ def test_boundary_values_run_to_a_clean_summary(script, tmp_path, capsys):
         out, err = capsys.readouterr()
         assert code == 0, f"{script} {name}: exit {code}\n{' '.join(argv)}\n{err[-2000:]}"
         assert "Traceback" not in err
-        assert "on CartPole-v1: " in out and "env steps" in out, (name, out)
+        env = argv[argv.index("--env") + 1] if "--env" in argv else "CartPole-v1"
+        assert f"on {env}: " in out and "env steps" in out, (name, out)

@@ -13,6 +13,7 @@ from conftest import ROOT
 from agents.ppo import PPO, clipped_losses, explained_variance
 from envs import get_env_state, make_vec_env, set_env_state, supports_exact_state
 from rlharness import read_scalars
+from rlharness.step import GlobalStep
 from rlharness.trainer import Trainer
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -109,6 +110,35 @@ def test_box_actions_are_clipped_for_the_env_only():
     np.testing.assert_array_equal(greedy, agent.policy_params(obs)[:, :1])  # the mean
 
 
+@pytest.mark.parametrize("freq, draws_at", [(3, {0, 3, 6}), (-1, {0})])
+def test_gsde_noise_is_drawn_every_sde_sample_freq_steps_and_held_between(freq, draws_at):
+    env = make_vec_env("Pendulum-v1", 2, seed=0)
+    agent = PPO(env.single_observation_space, env.single_action_space, n_steps=8,
+                batch_size=16, n_epochs=1, hidden_sizes=(8,), use_sde=True,
+                sde_sample_freq=freq, jit_compile=False, seed=0)
+    agent.bind(GlobalStep(), total_steps=32)
+    obs, _ = env.reset(seed=0)
+    noise = None
+    # freq 3: two rollouts of 8 steps, the second starting with a new matrix (step 8 is not a
+    # multiple of 3); -1: one rollout (its own start is the only draw)
+    for t in range(16 if freq > 0 else 8):
+        actions = agent.act(obs)
+        assert agent.dist.noise.shape == (2, 8, 1)  # one [L, d] matrix per sub-env
+        assert not np.array_equal(agent.dist.noise[0], agent.dist.noise[1])
+        drawn = noise is None or not np.array_equal(agent.dist.noise, noise)
+        assert drawn == (t % 8 in draws_at), t
+        noise = agent.dist.noise.copy()
+        params = agent.policy_params(obs)  # the action is μ(s) + z(s) (σ ⊙ noise)
+        mean, z, log_std = params[:, :1], params[:, 2:10], params[0, 10:].reshape(8, 1)
+        want = mean + np.einsum("bj,bjk->bk", z, np.exp(log_std) * noise)
+        np.testing.assert_allclose(actions, want, rtol=1e-6)
+        next_obs, rewards, terminated, truncated, _ = env.step(actions)
+        agent.observe(obs, actions, rewards, next_obs, terminated, truncated)
+        if agent.pos == agent.n_steps:
+            agent.update()
+        obs = next_obs
+
+
 def run_ppo(*argv: str) -> None:
     """``train_ppo.py ARGV`` in-process, without XLA (whose compile would take most of it)."""
     assert train_ppo.main(["--no-progress", "--no-jit-compile", *argv]) == 0
@@ -119,7 +149,8 @@ PENDULUM = ["--env", "Pendulum-v1", "--n-envs", "2", "--n-steps", "64", "--batch
             "--eval-episodes", "1", "--checkpoint-every", "0", "--normalize-obs",
             "--normalize-reward", "--target-kl", "0.05", "--clip-range-vf", "0.5",
             "--lr", "linear(1e-3, end=0, steps=1000)@env_steps",
-            "--clip-range", "linear(0.3, end=0.1, steps=1000)@env_steps"]
+            "--clip-range", "linear(0.3, end=0.1, steps=1000)@env_steps",
+            "--use-sde", "--sde-sample-freq", "4"]
 
 
 def test_pendulum_logs_every_tag_and_normalization_resumes_exactly(tmp_path):
@@ -129,7 +160,8 @@ def test_pendulum_logs_every_tag_and_normalization_resumes_exactly(tmp_path):
     lr = [v for _, v in straight["train/learning_rate"]]
     clip = [v for _, v in straight["train/clip_range"]]
     assert lr[0] > lr[-1] > 0 and clip[0] > clip[-1] >= 0.1  # both annealed on env steps
-    # stop mid-rollout (at 300 env steps = 150 vector steps: 2 rounds + 22 steps), resume
+    # stop mid-rollout (at 300 env steps = 150 vector steps: 2 rounds + 22 steps, half-way
+    # through a gSDE matrix's 4 steps: the held matrices are state), resume
     stopped = str(tmp_path / "stopped")
     run_ppo("--logdir", stopped, *PENDULUM, "--total-steps", "300")
     run_ppo("--logdir", stopped, "--resume", "--total-steps", "600")
@@ -151,6 +183,17 @@ def test_an_action_space_ppo_cannot_handle_is_a_one_line_error(tmp_path, capsys)
     assert stop.value.code == 2 and len(err.splitlines()) == 1, err
     assert "PPO needs a Discrete (actions 0..n-1) or Box action space" in err
     assert "MultiBinary(3)" in err and not os.path.exists(tmp_path / "run")
+
+
+def test_use_sde_on_discrete_actions_is_a_one_line_error(tmp_path, capsys):
+    for argv, words in [(["--use-sde"], ["--use-sde needs Box", "Discrete(2)"]),
+                        (["--sde-sample-freq", "0"], ["--sde-sample-freq", "-1"])]:
+        with pytest.raises(SystemExit) as stop:
+            train_ppo.parse_args([*argv, "--logdir", str(tmp_path / "run")])
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and len(err.splitlines()) == 1, err
+        assert all(w in err for w in words), err
+    assert not os.path.exists(tmp_path / "run")
 
 
 class MultiBinaryEnv(gym.Env):
