@@ -110,23 +110,24 @@ def test_box_actions_are_clipped_for_the_env_only():
     np.testing.assert_array_equal(greedy, agent.policy_params(obs)[:, :1])  # the mean
 
 
-@pytest.mark.parametrize("freq, draws_at", [(3, {0, 3, 6}), (-1, {0})])
-def test_gsde_noise_is_drawn_every_sde_sample_freq_steps_and_held_between(freq, draws_at):
+def test_gsde_noise_is_drawn_every_sde_sample_freq_steps_and_held_between():
     env = make_vec_env("Pendulum-v1", 2, seed=0)
     agent = PPO(env.single_observation_space, env.single_action_space, n_steps=8,
                 batch_size=16, n_epochs=1, hidden_sizes=(8,), use_sde=True,
-                sde_sample_freq=freq, jit_compile=False, seed=0)
-    agent.bind(GlobalStep(), total_steps=32)
+                sde_sample_freq=3, jit_compile=False, seed=0)
+    agent.bind(GlobalStep(), total_steps=48)
     obs, _ = env.reset(seed=0)
     noise = None
-    # freq 3: two rollouts of 8 steps, the second starting with a new matrix (step 8 is not a
-    # multiple of 3); -1: one rollout (its own start is the only draw)
-    for t in range(16 if freq > 0 else 8):
+    # freq 3: draws at rollout steps 0, 3, 6, and at 0 of the next rollout (8 is no multiple
+    # of 3); then freq -1 for a third rollout: its start is its only draw
+    for t in range(24):
+        if t == 16:
+            agent.sde_sample_freq = -1
         actions = agent.act(obs)
         assert agent.dist.noise.shape == (2, 8, 1)  # one [L, d] matrix per sub-env
         assert not np.array_equal(agent.dist.noise[0], agent.dist.noise[1])
         drawn = noise is None or not np.array_equal(agent.dist.noise, noise)
-        assert drawn == (t % 8 in draws_at), t
+        assert drawn == (t % 8 in ({0, 3, 6} if t < 16 else {0})), t
         noise = agent.dist.noise.copy()
         params = agent.policy_params(obs)  # the action is μ(s) + z(s) (σ ⊙ noise)
         mean, z, log_std = params[:, :1], params[:, 2:10], params[0, 10:].reshape(8, 1)
