@@ -112,8 +112,8 @@ class DiagGaussian:
 
 
 class StateDependentGaussian(DiagGaussian):
-    """Generalized state-dependent exploration (gSDE; Raffin et al. 2022, "Smooth Exploration
-    for Robotic Reinforcement Learning", Stable-Baselines3's ``use_sde``):
+    """Generalized state-dependent exploration (gSDE; Raffin et al. 2021, "Smooth Exploration
+    for Robotic Reinforcement Learning", CoRL 2021; Stable-Baselines3's ``use_sde``):
 
         a = μ(s) + ε(s),  ε(s) = z(s) θ_ε,  θ_ε ~ N(0, σ²) held for several steps
 
