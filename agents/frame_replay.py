@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from agents.replay import draw_prioritized
 from agents.sumtree import SumTree
 from rlharness.npz import copy_into
 
@@ -220,12 +221,8 @@ class FrameReplayBuffer:
                            ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         """As :meth:`agents.replay.PrioritizedReplayBuffer.sample_prioritized` (observation
         arrays reused as in :meth:`sample`)."""
-        beta = np.asarray(beta, np.float64).reshape(-1, 1)
-        index = self.tree.sample(batch_size, rng, n_batches=len(beta))
-        probs = self.tree[index] / self.tree.total
-        weights = (len(self) * probs) ** -beta
-        weights /= weights.max(axis=1, keepdims=True)
-        return index, self.rows_at(index, reuse=True), weights.astype(np.float32)
+        index, weights = draw_prioritized(self.tree, batch_size, rng, beta)
+        return index, self.rows_at(index, reuse=True), weights
 
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """``p_i = (|δ_i| + eps)^α``; rows that can no longer be sampled stay at 0."""

@@ -73,6 +73,20 @@ class ReplayBuffer:
         self.pos = int(state["pos"])
 
 
+def draw_prioritized(tree: SumTree, batch_size: int, rng: np.random.Generator, beta: np.ndarray,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``len(beta)`` stratified minibatches of leaves of ``tree`` and their importance-sampling
+    weights ``w_i = (N P(i))^-β[g] / max_j w_j`` over minibatch ``g``: ``(index [G, B],
+    weights [G, B] float32)``. The one home of PER's draw, for every prioritized buffer."""
+    beta = np.asarray(beta, np.float64).reshape(-1, 1)
+    index = tree.sample(batch_size, rng, n_batches=len(beta))
+    # (N P(i))^-β / max_j (N P(j))^-β is (min_j p_j / p_i)^β: N and Σp cancel
+    weights = tree.levels[0].take(index)
+    np.divide(np.minimum.reduce(weights, axis=1, keepdims=True), weights, out=weights)
+    weights **= beta
+    return index, weights.astype(np.float32)
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al. 2016) on a :class:`SumTree`.
 
@@ -100,13 +114,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """``len(beta)`` minibatches of ``batch_size``, minibatch ``g`` weighted with
         ``beta[g]``: returns ``(index [G, B], transitions in FIELDS order [G, B, ...],
         weights [G, B] float32)``."""
-        beta = np.asarray(beta, np.float64).reshape(-1, 1)
-        index = self.tree.sample(batch_size, rng, n_batches=len(beta))
-        # w_i / max_j w_j with w = (N P)^-β is (min_j p_j / p_i)^β: N and Σp cancel
-        weights = self.tree[index]
-        np.divide(np.minimum.reduce(weights, axis=1, keepdims=True), weights, out=weights)
-        weights **= beta
-        return index, self.rows(index), weights.astype(np.float32)
+        index, weights = draw_prioritized(self.tree, batch_size, rng, beta)
+        return index, self.rows(index), weights
 
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """``p_i = (|δ_i| + eps)^α`` for a batch (any shape; later entries win on repeats)."""

@@ -37,8 +37,10 @@ class SumTree:
         self.levels: list[np.ndarray] = [np.zeros(size, np.float64) for size in sizes]
         self._groups = [level.reshape(-1, fanout) for level in self.levels[:-1]]
         self._prefixes: dict[int, np.ndarray] = {}
-        # before[:, j] = Σ_{k<j} children[:, k], and before[:, fanout] = the row's sum
+        # children @ _before: [:, j] = Σ_{k<j} children[:, k] for j < fanout, then 1e300 x the
+        # row's sum: above any mass in the row, so the search needs no bounds check
         self._before = np.triu(np.ones((fanout, fanout + 1)), 1)
+        self._before[:, fanout] = 1e300
         self._plans: dict[int, tuple[int, np.ndarray]] = {}
         self._strata: dict[tuple[int, int], np.ndarray] = {}
 
@@ -55,6 +57,8 @@ class SumTree:
         self.levels[0][node] = priority
         for d in range(1, len(self.levels)):
             node = node // self.fanout
+            # np.add.reduce, not a BLAS dot: a row's sum must not depend on how many rows are
+            # summed with it, or a resumed run (rebuild) would round differently
             self.levels[d][node] = _sum(self._groups[d - 1].take(node, axis=0), axis=1)
 
     def _prefix(self, level: int) -> np.ndarray:
@@ -87,44 +91,40 @@ class SumTree:
         start = self._plan(len(mass))[0]
         return self._find(mass, self._prefix(start), start)
 
-    # Minibatch-sized arrays make numpy's per-call overhead (~1 µs) the cost, so this counts
-    # calls: ufuncs and ndarray methods directly, in place where possible, offsets cached.
-    def _find(self, mass: np.ndarray, prefix: np.ndarray, start: int, exact: bool = False,
+    # Minibatch-sized arrays make numpy's per-call overhead (1-10 µs) the cost, so this counts
+    # calls: ufuncs and ndarray methods directly, in place where possible, offsets cached, and
+    # on the minibatch path no bounds checks (one check of the leaves at the end instead).
+    def _find(self, draws: np.ndarray, prefix: np.ndarray, start: int, exact: bool = False,
               ) -> np.ndarray:
-        """:meth:`find` from level ``start`` with its ``prefix``, on a float64 ``mass`` that
-        it may overwrite."""
-        fast = len(mass) <= 512 and not exact
-        if fast:
-            draws = mass.copy()
-        total = prefix[-1]
-        node = prefix.searchsorted(mass, side="right")
-        node -= 1
-        if _max(mass) >= total:  # rounding put a draw at the total: the last non-zero node
-            node[mass >= total] = prefix.searchsorted(total, side="left") - 1
-        mass -= prefix.take(node)  # >= 0 exactly: prefix[node] <= mass
+        """:meth:`find` from level ``start`` with its ``prefix``, on float64 ``draws``."""
+        fast = len(draws) <= 512 and not exact
+        # the node whose prefix range holds the draw: how many inner boundaries are <= it
+        node = prefix[1:-1].searchsorted(draws, side="right")
+        if not fast and _max(draws) >= prefix[-1]:  # rounding put a draw at the total
+            node[draws >= prefix[-1]] = prefix.searchsorted(prefix[-1], side="left") - 1
+        mass = draws - prefix.take(node)  # >= 0 exactly: prefix[node] <= draw
         row_start = self._plan(len(mass))[1]
         for d in range(start - 1, -1, -1):
             children = self._groups[d].take(node, axis=0)  # [B, fanout]
-            # Exclusive prefix sums of each row's children plus the row's sum: for a minibatch a
-            # BLAS matmul beats np.cumsum (~6 µs vs ~11); for a round's thousands, cumsum.
+            # Exclusive prefix sums of each row's children: for a minibatch a BLAS matmul beats
+            # np.cumsum (~6 µs vs ~11); for a round's thousands (and exactly), cumsum.
             if fast:
                 before = children @ self._before
             else:
                 before = np.zeros((len(mass), self.fanout + 1))
                 _cumsum(children, axis=1, out=before[:, 1:])
-            # the first child with before > mass, minus one: the last with before <= mass
-            child = _greater(before, mass[:, None]).argmax(axis=1)
-            if _min(child) == 0:  # rounding left a mass at the row's sum: its last non-zero child
-                late = child == 0
-                child[late] = (before[late, :-1] < before[late, -1:]).sum(axis=1)
-            child -= 1
+            # the first child whose inclusive prefix sum exceeds the mass
+            child = _greater(before[:, 1:], mass[:, None]).argmax(axis=1)
+            if not fast and _max(mass - before[:, -1]) >= 0.0:
+                late = mass >= before[:, -1]  # rounding: a mass at the row's sum
+                child[late] = (before[late, :-1] < before[late, -1:]).sum(axis=1) - 1
             if d:
                 mass -= before.take(row_start + child)
             node *= self.fanout
             node += child
-        # A cumsum of non-negatives never decreases, so it cannot pick a zero-priority child; a
-        # matmul may round two equal prefixes differently: redo such draws with cumsums.
-        if fast and start and _min(self.levels[0].take(node)) <= 0.0:
+        # An exact cumsum never picks a zero-priority child; a matmul may round two equal
+        # prefixes differently, and a draw may round to the total: redo those with cumsums.
+        if fast and _min(self.levels[0].take(node)) <= 0.0:
             bad = self.levels[0].take(node) <= 0.0
             node[bad] = self._find(draws[bad], prefix, start, exact=True)
         return node

@@ -469,7 +469,7 @@ def bench_components(sizes: Sizes) -> None:
 
 def bench_per(sizes: Sizes) -> None:
     """PER sample + priority update of one minibatch of 64 from a full 1M buffer."""
-    from agents.replay import PrioritizedReplayBuffer
+    from agents.replay import PrioritizedReplayBuffer, draw_prioritized
 
     n = sizes.per_capacity
     buf = PrioritizedReplayBuffer(n, (4,))
@@ -486,13 +486,19 @@ def bench_per(sizes: Sizes) -> None:
     def tree_only():
         buf.update_priorities(buf.tree.sample(BATCH, rng), errors)
 
+    def draw_and_update():
+        idx, _ = draw_prioritized(buf.tree, BATCH, rng, beta)
+        buf.update_priorities(idx, errors)
+
     def sample_and_update():
         idx, _, _ = buf.sample_prioritized(BATCH, rng, beta)
         buf.update_priorities(idx, errors)
 
     cases = [
         ("sum tree: stratified sample of 64 + priority update of 64", tree_only),
-        ("`sample_prioritized` (+ IS weights, + transitions) + `update_priorities`",
+        ("PER: `draw_prioritized` (+ IS weights) + `update_priorities` (+ p = (|δ| + ε)^α)",
+         draw_and_update),
+        ("the same + the transitions' gather (`sample_prioritized`), as uniform replay has",
          sample_and_update),
         ("sum tree sample of 64 alone", lambda: buf.tree.sample(BATCH, rng)),
         ("priority update of 64 alone", lambda: buf.update_priorities(index, errors)),
