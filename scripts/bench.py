@@ -494,6 +494,12 @@ def bench_per(sizes: Sizes) -> None:
         idx, _, _ = buf.sample_prioritized(BATCH, rng, beta)
         buf.update_priorities(idx, errors)
 
+    round_beta, round_errors = np.full(128, 0.5), rng.exponential(size=(128, BATCH))
+
+    def round_per_minibatch():  # how a training round draws: its 128 minibatches in one call
+        idx, _ = draw_prioritized(buf.tree, BATCH, rng, round_beta)
+        buf.update_priorities(idx, round_errors)
+
     cases = [
         ("sum tree: stratified sample of 64 + priority update of 64", tree_only),
         ("PER: `draw_prioritized` (+ IS weights) + `update_priorities` (+ p = (|δ| + ε)^α)",
@@ -504,6 +510,8 @@ def bench_per(sizes: Sizes) -> None:
         ("priority update of 64 alone", lambda: buf.update_priorities(index, errors)),
     ]
     rows = [[name, f"{1e6 * per_call(fn, sizes.calls, repeats=5):.1f}"] for name, fn in cases]
+    rows.append(["PER as a training round uses it: 128 minibatches drawn and updated in one call, "
+                 "per minibatch", f"{1e6 * per_call(round_per_minibatch, 20, 5) / 128:.1f}"])
     table(f"6. Prioritized replay, full buffer of {n:,} (fanout {buf.tree.fanout}, "
           f"{len(buf.tree.levels)} levels), minibatch {BATCH}, medians", ["operation", "µs"],
           rows)
