@@ -239,6 +239,17 @@ def test_bad_sweep_flags_are_one_line_errors(argv, fragment):
     assert fragment in str(e.value) and "\n" not in str(e.value)
 
 
+def test_parsing_a_sweep_leaves_nothing_behind(tmp_path):
+    """Each trial's flags are checked by the training script's own parser, whose --logdir it
+    creates: a temporary one, removed again (it once left a probe directory in runs/)."""
+    runs = os.path.join(ROOT, "runs")
+    before = set(os.listdir(runs)) if os.path.isdir(runs) else set()
+    spec.parse(["dqn", "--seeds", "2", "--grid", "lr=1e-3,2e-3", "--logdir",
+                str(tmp_path / "sweep"), "--", "--total-steps", "1000"])
+    after = set(os.listdir(runs)) if os.path.isdir(runs) else set()
+    assert after == before and not (tmp_path / "sweep").exists()
+
+
 def test_cli_error_is_one_line_exit_2_before_ray_or_tensorflow(tmp_path):
     used = tmp_path / "used"
     used.mkdir()

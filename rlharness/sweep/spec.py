@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -210,14 +211,14 @@ class TrainingParser:
         self.module = load_script(script)
         self._spy = _ParserSpy()
         self.module.cli = self._spy
-        self.probe_dir = os.path.join(ROOT, "runs", f".sweep-probe-{os.getpid()}-{time.time()}")
 
     def parse(self, argv: list[str], context: str = "") -> argparse.Namespace:
-        """Parse ``argv`` (plus a fresh --logdir); a parser error becomes a SweepError."""
+        """Parse ``argv`` (plus a fresh --logdir, made by the parse and removed after it); a
+        parser error becomes a SweepError."""
         captured = io.StringIO()
         try:
-            with contextlib.redirect_stderr(captured):
-                return self.module.parse_args([*argv, "--logdir", self.probe_dir])
+            with contextlib.redirect_stderr(captured), tempfile.TemporaryDirectory() as tmp:
+                return self.module.parse_args([*argv, "--logdir", os.path.join(tmp, "probe")])
         except SystemExit as e:
             if e.code in (0, None):
                 raise
