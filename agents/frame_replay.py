@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from agents.replay import draw_prioritized
+from agents.replay import draw_prioritized, td_priorities
 from agents.sumtree import SumTree
 from rlharness.npz import copy_into
 
@@ -227,7 +227,7 @@ class FrameReplayBuffer:
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """``p_i = (|δ_i| + eps)^α``; rows that can no longer be sampled stay at 0."""
         index = np.asarray(index).reshape(-1)
-        priority = (np.abs(np.asarray(td_errors, np.float64)).reshape(-1) + self.eps) ** self.alpha
+        priority = td_priorities(td_errors, self.eps, self.alpha)
         e, pos = np.divmod(index, self.rows)
         self.tree.update(index, np.where(self.k[e, pos] > 0, priority, 0.0))
         self.max_priority = max(self.max_priority, float(priority.max()))

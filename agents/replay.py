@@ -87,6 +87,15 @@ def draw_prioritized(tree: SumTree, batch_size: int, rng: np.random.Generator, b
     return index, weights.astype(np.float32)
 
 
+def td_priorities(td_errors: np.ndarray, eps: float, alpha: float) -> np.ndarray:
+    """PER's stored priorities ``p_i^α = (|δ_i| + eps)^α``, flat float64, for every prioritized
+    buffer."""
+    priority = np.abs(np.asarray(td_errors, np.float64).reshape(-1))
+    priority += eps
+    priority **= alpha
+    return priority
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al. 2016) on a :class:`SumTree`.
 
@@ -119,9 +128,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """``p_i = (|δ_i| + eps)^α`` for a batch (any shape; later entries win on repeats)."""
-        priority = np.abs(np.asarray(td_errors, np.float64).reshape(-1))
-        priority += self.eps
-        priority **= self.alpha
+        priority = td_priorities(td_errors, self.eps, self.alpha)
         self.tree.update(np.asarray(index).reshape(-1), priority)
         self.max_priority = max(self.max_priority, float(np.maximum.reduce(priority)))
 
