@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.abc
 import json
 import os
 import re
@@ -19,15 +20,38 @@ SCHEDULES = ("constant", "exponential", "step", "inverse-time", "polynomial", "c
 UPDATE_MODES = ("fit", "train_on_batch", "tf_function")
 
 
+#: Packages Keras 3 imports at its own import for features no script here uses (DataFrame
+#: inputs, image-gallery plots, notebook detection, bounding-box drawing), each in a
+#: ``try: import ... except ImportError``. The dev extra installs them (pandas with Ray,
+#: matplotlib for plots, OpenCV for Atari), where they cost ~3 s of each process start on a
+#: 2-vCPU machine.
+KERAS_EXTRAS_HIDDEN = ("pandas", "matplotlib", "IPython", "cv2")
+
+
+class _HideKerasExtras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in KERAS_EXTRAS_HIDDEN:
+            raise ModuleNotFoundError(f"{name} is hidden while Keras imports", name=name)
+        return None
+
+
 def import_tensorflow_quietly() -> None:
-    """TF 2.21 writes C++ start-up notices (oneDNN, no CUDA) to fd 2 during import, past
-    TF_CPP_MIN_LOG_LEVEL. Scripts call this once their arguments are valid: it hides the
-    notices, and shows them if the import fails."""
+    """Import TensorFlow and Keras; scripts call this once their arguments are valid.
+
+    TF 2.21 writes C++ start-up notices (oneDNN, no CUDA) to fd 2 during import, past
+    TF_CPP_MIN_LOG_LEVEL: hidden, and shown if the import fails. The packages of
+    :data:`KERAS_EXTRAS_HIDDEN` not yet imported are hidden from Keras's import (Keras then
+    turns those features off for the process); they stay importable afterwards."""
+    if "tensorflow" in sys.modules:
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    hide = _HideKerasExtras()
+    sys.meta_path.insert(0, hide)
     with tempfile.TemporaryFile() as captured:
         stderr = os.dup(2)
         os.dup2(captured.fileno(), 2)
         try:
+            import keras  # noqa: F401
             import tensorflow  # noqa: F401
         except BaseException:
             os.dup2(stderr, 2)
@@ -35,6 +59,7 @@ def import_tensorflow_quietly() -> None:
             sys.stderr.write(captured.read().decode(errors="replace"))
             raise
         finally:
+            sys.meta_path.remove(hide)
             os.dup2(stderr, 2)
             os.close(stderr)
 

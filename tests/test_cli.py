@@ -64,6 +64,22 @@ def test_argument_errors_come_before_tensorflow_is_imported():
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
+def test_tensorflow_imports_without_the_extras_keras_would_load():
+    """Keras's optional imports (pandas, matplotlib, ...) stay out of a training process's
+    start; matplotlib is still importable afterwards (scripts/plot.py needs it)."""
+    code = (
+        "import sys\n"
+        "from rlharness import cli\n"
+        "cli.import_tensorflow_quietly()\n"
+        "print(sorted(m for m in cli.KERAS_EXTRAS_HIDDEN if m in sys.modules))\n"
+        "import keras, matplotlib.pyplot as plt, numpy as np\n"
+        "print(keras.layers.Dense(2)(np.ones((1, 3))).shape, type(plt.figure()).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[]", "(1, 2) Figure"], out.stdout + out.stderr
+
+
 def test_existing_run_is_never_overwritten(finished_run):
     before = tree_digest(finished_run)
     assert_one_line_error(train_dqn("--logdir", finished_run, *QUICK), "--resume")
