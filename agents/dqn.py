@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agents.frame_replay import FrameReplayBuffer
+from agents.frame_replay import FrameReplayBuffer, stacks_from_window
 from agents.networks import QNetwork, categorical_projection, expected_q, resolve_policy
 from agents.replay import NStepQueue, PrioritizedReplayBuffer, ReplayBuffer
 from rlharness.agent import Agent, compile_update
@@ -132,6 +132,10 @@ class DQN(Agent):
                                                   alpha=per_alpha, eps=per_eps)
         else:
             self.buffer = ReplayBuffer(buffer_size, (int(np.prod(obs_shape)),))
+        # stacked frames: the replay sends each transition's frames once, a window that
+        # train_step cuts both stacks from (5 frames instead of 8 at n-step 1)
+        self.windowed = self.frame_replay and self.buffer.windowed
+        self._window = {"window": True} if self.windowed else {}
         if prioritized:
             self._priorities = tf.Variable(tf.zeros((gradient_steps, batch_size)),
                                            trainable=False, name="td_errors")
@@ -225,10 +229,11 @@ class DQN(Agent):
         g, b = self.gradient_steps, self.batch_size
         if self.prioritized:
             beta = self.per_beta.per_update(self.global_step, self.global_step.updates, g)
-            index, batch, weights = self.buffer.sample_prioritized(b, self.rng, beta)
+            index, batch, weights = self.buffer.sample_prioritized(b, self.rng, beta,
+                                                                   **self._window)
         else:
             batch = tuple(x.reshape((g, b, *x.shape[1:]))
-                          for x in self.buffer.sample(g * b, self.rng))
+                          for x in self.buffer.sample(g * b, self.rng, **self._window))
             weights = np.ones((g, b), np.float32)
         metrics = self._update((*batch, weights))
         if self.prioritized:
@@ -256,6 +261,8 @@ class DQN(Agent):
     def train_step(self, obs, actions, rewards, next_obs, dones, n_steps, weights):
         """One minibatch: the (Double, n-step, C51) target, the IS-weighted loss, one
         optimizer step; returns the loss, mean Q and each sample's new PER priority."""
+        if self.windowed:
+            obs, next_obs = stacks_from_window(obs, n_steps, self.buffer.stack)
         seed = self._noise_seed()
         next_target = self.target_net(next_obs, seed=None if seed is None else seed + [50, 0])
         next_online = self.q_net(next_obs, seed=seed) if self.double else next_target

@@ -16,6 +16,17 @@ from agents.sumtree import SumTree
 from rlharness.npz import copy_into
 
 
+def stacks_from_window(window, k, stack: int):
+    """``(s_t, s_{t+k})`` cut from windows of :meth:`FrameReplayBuffer.rows_at`
+    (``[B, stack + n, *frame]`` uint8) and ``k`` (``[B]``, 1 to n, any number type): frames
+    ``0 .. stack-1`` and ``k .. k+stack-1`` of each row, as tensors (the DQN update cuts them
+    in-graph, so the replay gathers each frame once)."""
+    import tensorflow as tf
+
+    rows = tf.cast(k, tf.int32)[:, None] + tf.range(stack)[None, :]
+    return window[:, :stack], tf.gather(window, rows, axis=1, batch_dims=1)
+
+
 class FrameReplayBuffer:
     """Replay of one-step transitions of each sub-env, stored as per-sub-env streams of rows.
 
@@ -58,6 +69,8 @@ class FrameReplayBuffer:
         self.prioritized, self.alpha, self.eps = prioritized, float(alpha), float(eps)
         self.max_priority = 1.0  # of p^alpha
         self._back = np.arange(self.stack - 1, -1, -1)[None, :]  # oldest frame first
+        # a window: rows back from t, oldest first, then the n rows after t (negative)
+        self._window = np.arange(self.stack - 1, -self.n - 1, -1)[None, :]
         self._ahead = np.arange(self.n)[None, :]
         self._gammas = self.gamma ** np.arange(self.n, dtype=np.float64)[None, :]
         self.n_envs = 0
@@ -150,11 +163,18 @@ class FrameReplayBuffer:
         self.last_next[:] = next_obs
 
     # -- sampling -------------------------------------------------------------------------
-    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """``n`` transitions drawn uniformly with replacement, in :attr:`FIELDS` order. The
-        observation arrays are reused by the next sample: consume them first (the DQN update
-        copies them into the graph)."""
-        return self.rows_at(self._uniform(n, rng), reuse=True)
+    @property
+    def windowed(self) -> bool:
+        """Whether a window (see :meth:`rows_at`) is smaller than the two stacks it holds:
+        frames are stacked and ``n`` is below the stack size (DQN on Atari: 5 frames, not 8)."""
+        return 1 < self.stack and self.n < self.stack
+
+    def sample(self, n: int, rng: np.random.Generator, window: bool = False,
+               ) -> tuple[np.ndarray, ...]:
+        """``n`` transitions drawn uniformly with replacement, in :attr:`FIELDS` order (with
+        ``window``, as :meth:`rows_at` says). The observation arrays are reused by the next
+        sample: consume them first (the DQN update copies them into the graph)."""
+        return self.rows_at(self._uniform(n, rng), reuse=True, window=window)
 
     def _uniform(self, n: int, rng: np.random.Generator) -> np.ndarray:
         filled = np.minimum(self.count, self.rows)
@@ -178,12 +198,19 @@ class FrameReplayBuffer:
                 break
         raise ValueError("the replay holds no complete transition yet")
 
-    def rows_at(self, index: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, ...]:
+    def rows_at(self, index: np.ndarray, reuse: bool = False, window: bool = False,
+                ) -> tuple[np.ndarray, ...]:
         """The transitions at the global row ``index`` (any shape), in :attr:`FIELDS` order.
-        ``reuse``: write the two stacks into one array kept for the next call of the same
-        size (a fresh ~0.5 MB array costs page faults: 10x the gather itself). The frames of
-        both stacks are gathered with one ``np.take`` (the cost is memory traffic: ~7 KB of
-        random reads per frame)."""
+
+        ``window``: instead of the stacks of ``s_t`` and ``s_{t+k}``, each transition's
+        ``stack + n`` frames ``t-stack+1 .. t+n`` once (``obs``, ``[..., stack + n, *frame]``;
+        ``next_obs`` is then empty): ``s_t`` is its first ``stack`` frames, ``s_{t+k}`` the
+        ``stack`` from frame ``k`` on (:func:`stacks_from_window`). Frames before the
+        episode's start repeat its first, as in a stack; frames past an episode's end are
+        unused. ``reuse``: write the frames into one array kept for the next call of the
+        same size (a fresh ~0.5 MB array costs page faults: 10x the gather itself). The
+        frames are gathered with one ``np.take``: the cost is memory traffic, ~7 KB of random
+        reads per 84x84 frame, so a window of 5 frames costs 5/8 of two stacks of 4."""
         shape = np.shape(index)
         index = np.asarray(index, np.int64).reshape(-1)
         e, pos = np.divmod(index, self.rows)
@@ -192,37 +219,46 @@ class FrameReplayBuffer:
         ahead = base[:, None] + (pos[:, None] + self._ahead) % self.rows
         returns = (self.rewards.reshape(-1)[ahead] * self._gammas
                    * (self._ahead < k[:, None])).sum(axis=1).astype(np.float32)
-        next_pos = (pos + k) % self.rows
-        both = np.concatenate([pos, next_pos])  # the stacks of s_t and s_{t+k}
-        flat_base = np.concatenate([base, base])
-        if self.stack == 1:
-            frames = flat_base + both
+        if window:
+            back = np.minimum(self._window, self.offset.reshape(-1)[index][:, None])
+            frames = base[:, None] + (pos[:, None] - back) % self.rows
+            obs_shape = (self.stack + self.n, *self.frame_shape)
+            parts = 1
         else:
-            back = np.minimum(self._back, self.offset.reshape(-1)[flat_base + both][:, None])
-            frames = flat_base[:, None] + (both[:, None] - back) % self.rows
+            next_pos = (pos + k) % self.rows
+            both = np.concatenate([pos, next_pos])  # the stacks of s_t and s_{t+k}
+            flat_base = np.concatenate([base, base])
+            if self.stack == 1:
+                frames = flat_base + both
+            else:
+                back = np.minimum(self._back, self.offset.reshape(-1)[flat_base + both][:, None])
+                frames = flat_base[:, None] + (both[:, None] - back) % self.rows
+            obs_shape, parts = self.obs_shape, 2
         flat = self.frames.reshape(-1, *self.frame_shape)
         if reuse:
             out = getattr(self, "_out", None)
-            if out is None or out.shape[1] != len(index):
-                out = self._out = np.empty((2, len(index), *self.obs_shape), np.uint8)
+            if out is None or out.shape[:2] != (parts, len(index)) or out.shape[2:] != obs_shape:
+                out = self._out = np.empty((parts, len(index), *obs_shape), np.uint8)
             # mode="clip": with "raise" (valid indices anyway) numpy buffers ``out`` (a copy)
             np.take(flat, frames.reshape(-1), axis=0, mode="clip",
                     out=out.reshape(-1, *self.frame_shape))
         else:
             out = np.take(flat, frames.reshape(-1), axis=0).reshape(
-                2, len(index), *self.obs_shape)
+                parts, len(index), *obs_shape)
+        next_obs = out[1] if parts == 2 else np.zeros((len(index), 0), np.uint8)
         last = base + (pos + k - 1) % self.rows
-        fields = (out[0], self.actions.reshape(-1)[index].astype(np.int64), returns, out[1],
+        fields = (out[0], self.actions.reshape(-1)[index].astype(np.int64), returns, next_obs,
                   self.terminated.reshape(-1)[last].astype(np.float32), k.astype(np.float32))
         return tuple(x.reshape(*shape, *x.shape[1:]) for x in fields)
 
     # -- prioritized replay ---------------------------------------------------------------
     def sample_prioritized(self, batch_size: int, rng: np.random.Generator, beta: np.ndarray,
+                           window: bool = False,
                            ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         """As :meth:`agents.replay.PrioritizedReplayBuffer.sample_prioritized` (observation
-        arrays reused as in :meth:`sample`)."""
+        arrays reused and ``window`` as in :meth:`sample`)."""
         index, weights = draw_prioritized(self.tree, batch_size, rng, beta)
-        return index, self.rows_at(index, reuse=True), weights
+        return index, self.rows_at(index, reuse=True, window=window), weights
 
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """``p_i = (|δ_i| + eps)^α``; rows that can no longer be sampled stay at 0."""

@@ -13,7 +13,7 @@ from gymnasium.wrappers import FrameStackObservation, TimeLimit
 
 from agents.a2c import A2C
 from agents.dqn import DQN
-from agents.frame_replay import FrameReplayBuffer
+from agents.frame_replay import FrameReplayBuffer, stacks_from_window
 from envs import CatchEnv, make_vec_env
 from rlharness import read_scalars
 from rlharness.npz import STREAM_BYTES, CheckpointError, StoredArray, read_arrays
@@ -73,6 +73,19 @@ def naive_transitions(steps, n, gamma):
     return out
 
 
+def assert_windows_hold_the_stacks(buffer, index):
+    """The DQN's windows (each transition's stack + n frames, cut in-graph) give exactly the
+    two stacks and the other fields of ``rows_at``."""
+    stacks, windows = buffer.rows_at(index), buffer.rows_at(index, reuse=True, window=True)
+    assert windows[0].shape == (len(index), buffer.stack + buffer.n, *buffer.frame_shape)
+    assert windows[3].shape == (len(index), 0)
+    obs, next_obs = stacks_from_window(windows[0], windows[5], buffer.stack)
+    np.testing.assert_array_equal(np.asarray(obs), stacks[0])
+    np.testing.assert_array_equal(np.asarray(next_obs), stacks[3])
+    for field in (1, 2, 4, 5):
+        np.testing.assert_array_equal(windows[field], stacks[field])
+
+
 @pytest.mark.parametrize("stack,n,prioritized", [(4, 1, False), (4, 3, True), (1, 2, False)])
 def test_frame_replay_rebuilds_every_transition_like_a_naive_stacked_reference(
         stack, n, prioritized):
@@ -104,6 +117,8 @@ def test_frame_replay_rebuilds_every_transition_like_a_naive_stacked_reference(
         for field, (name, want) in enumerate(zip(buffer.FIELDS, zip(*complete))):
             np.testing.assert_allclose(got[field], np.array(want, got[field].dtype),
                                        rtol=1e-6, err_msg=name)
+        if buffer.windowed:
+            assert_windows_hold_the_stacks(buffer, index)
     # episodes of both kinds were crossed: truncations in sub-env 0, terminations elsewhere
     assert sum(s[5] and not s[4] for s in streams[0]) >= 5
     assert sum(s[4] for st in streams[1:] for s in st) >= 10
@@ -131,6 +146,7 @@ def test_frame_replay_wraps_around_and_never_samples_a_stale_stack():
             seen.setdefault(obs[e].tobytes(), []).append(actions[e])
         obs = next_obs
     assert buffer.count.min() > 2 * buffer.rows
+    assert_windows_hold_the_stacks(buffer, buffer._uniform(500, rng))
     batch = buffer.sample(500, rng)
     for o, a in zip(batch[0], batch[1]):  # every sampled stack is one the env showed
         assert a in seen[o.tobytes()]
@@ -160,6 +176,30 @@ def catch_trainer(log_dir, total_steps, seed=0, n_envs=4, eval_episodes=0, **ove
                 **{**CATCH, **overrides})
     return Trainer(agent, env, total_steps=total_steps, log_dir=str(log_dir), seed=seed,
                    eval_env=eval_env, eval_episodes=eval_episodes, progress=False)
+
+
+def test_dqn_cuts_both_stacks_from_one_window_in_every_update_mode(tmp_path):
+    """4 stacked frames at n-step 1: the replay gathers each transition's 5 frames once (not
+    two stacks, 8) and the update cuts both stacks in-graph, with the same losses as from two
+    gathered stacks, in each update mode."""
+    def losses(mode, windowed):
+        env = stacked_catch(4)
+        agent = DQN(env.single_observation_space, env.single_action_space, seed=0,
+                    frame_stack=4, update_mode=mode,
+                    **{**CATCH, "learning_starts": 48, "train_freq": 6, "batch_size": 16})
+        assert agent.windowed
+        if not windowed:
+            agent.windowed, agent._window = False, {}
+        log_dir = str(tmp_path / f"{mode}-{windowed}")
+        trainer = Trainer(agent, env, total_steps=120, log_dir=log_dir, seed=0, progress=False)
+        trainer.train()
+        trainer.writer.close()
+        return read_scalars(log_dir)["train/loss"]
+
+    want = losses("tf_function", windowed=False)
+    assert len(want) >= 10
+    for mode in ("tf_function", "train_on_batch", "fit"):
+        assert losses(mode, windowed=True) == want, mode
 
 
 def test_dqn_with_the_nature_cnn_solves_catch(tmp_path):
