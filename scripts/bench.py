@@ -608,33 +608,39 @@ def bench_pixels(sizes: Sizes, steps: int) -> None:
 
 
 def bench_frame_replay(sizes: Sizes) -> None:
-    """9a: bytes per transition and 32-minibatch sampling of a full 84x84x4 frame replay."""
+    """9a: bytes per transition and 32-minibatch sampling of a full 84x84x4 frame replay: as
+    the DQN samples (each transition's stack + n frames once, a window) and as two stacks."""
     from agents.frame_replay import FrameReplayBuffer
 
     rng = np.random.default_rng(0)
     capacity = 1000 if sizes.calls < 100 else 100_000
     rows = []
-    for prioritized in (False, True):
-        buffer = FrameReplayBuffer(capacity, (4, 84, 84), stack=4, n_step=3,
+    for n_step, prioritized in ((1, False), (3, False), (3, True)):
+        buffer = FrameReplayBuffer(capacity, (4, 84, 84), stack=4, n_step=n_step,
                                    prioritized=prioritized)
         frames = rng.integers(0, 256, (64, 1, 4, 84, 84), np.uint8)
         for t in range(capacity):  # episodes of 1000 steps
             obs = frames[t % 64]
             ends = np.array([t % 1000 == 999])
             buffer.push(obs, [t % 6], [1.0], frames[(t + 1) % 64], ends, [False])
-        if prioritized:
-            sample = lambda b=buffer: b.sample_prioritized(32, rng, np.array([0.4]))  # noqa
-        else:
-            sample = lambda b=buffer: b.sample(32, rng)  # noqa: E731
-        us = per_call(sample, sizes.calls, 5) * 1e6
-        cpu_us = per_call(sample, sizes.calls, 5, clock=time.thread_time) * 1e6
-        rows.append(["prioritized" if prioritized else "uniform", f"{capacity:,}",
-                     f"{buffer.nbytes() / capacity / 1024:.2f} KB", f"{us:.0f} µs",
-                     f"{cpu_us:.0f} µs"])
-    table("9a. Frame replay, 84x84x4 stacks, n-step 3: bytes per transition, 32-minibatch "
-          "sample, medians (target <= 8 KB, <= 200 µs)",
-          ["replay", "capacity", "per transition", "sample 32, wall", "sample 32, thread CPU"],
-          rows)
+        times = []
+        for window in (True, False):
+            if prioritized:
+                def sample(b=buffer, w=window):
+                    return b.sample_prioritized(32, rng, np.array([0.4]), window=w)
+            else:
+                def sample(b=buffer, w=window):
+                    return b.sample(32, rng, window=w)
+            times += [per_call(sample, sizes.calls, 5) * 1e6,
+                      per_call(sample, sizes.calls, 5, clock=time.thread_time) * 1e6]
+        rows.append([("prioritized" if prioritized else "uniform") + f", n-step {n_step}",
+                     f"{capacity:,}", f"{buffer.nbytes() / capacity / 1024:.2f} KB",
+                     f"{4 + n_step} frames: {times[0]:.0f} / {times[1]:.0f} µs",
+                     f"8 frames: {times[2]:.0f} / {times[3]:.0f} µs"])
+    table("9a. Frame replay, 84x84x4 stacks: bytes per transition, 32-minibatch sample "
+          "(wall / thread CPU, medians; target <= 8 KB, <= 200 µs)",
+          ["replay", "capacity", "per transition", "as the DQN samples (a window per "
+           "transition)", "two stacks per transition"], rows)
 
 
 def bench_cnn_step(sizes: Sizes, steps: int) -> float:
