@@ -186,7 +186,7 @@ def test_dqn_cuts_both_stacks_from_one_window_in_every_update_mode(tmp_path):
         env = stacked_catch(4)
         agent = DQN(env.single_observation_space, env.single_action_space, seed=0,
                     frame_stack=4, update_mode=mode,
-                    **{**CATCH, "learning_starts": 48, "train_freq": 6, "batch_size": 16})
+                    **{**CATCH, "learning_starts": 48, "train_freq": 2, "batch_size": 16})
         assert agent.windowed
         if not windowed:
             agent.windowed, agent._window = False, {}
