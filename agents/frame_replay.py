@@ -213,9 +213,9 @@ class FrameReplayBuffer:
         reads per 84x84 frame, so a window of 5 frames costs 5/8 of two stacks of 4."""
         shape = np.shape(index)
         index = np.asarray(index, np.int64).reshape(-1)
-        e, pos = np.divmod(index, self.rows)
+        pos = index % self.rows
         k = self.k.reshape(-1)[index].astype(np.int64)
-        base = index - pos  # e * rows
+        base = index - pos  # sub-env * rows
         ahead = base[:, None] + (pos[:, None] + self._ahead) % self.rows
         returns = (self.rewards.reshape(-1)[ahead] * self._gammas
                    * (self._ahead < k[:, None])).sum(axis=1).astype(np.float32)
@@ -249,6 +249,8 @@ class FrameReplayBuffer:
         last = base + (pos + k - 1) % self.rows
         fields = (out[0], self.actions.reshape(-1)[index].astype(np.int64), returns, next_obs,
                   self.terminated.reshape(-1)[last].astype(np.float32), k.astype(np.float32))
+        if len(shape) == 1:
+            return fields
         return tuple(x.reshape(*shape, *x.shape[1:]) for x in fields)
 
     # -- prioritized replay ---------------------------------------------------------------
