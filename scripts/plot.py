@@ -5,8 +5,9 @@
 
 Every directory under the given paths that holds a config.json is a run. Runs with the same
 configuration (the same config.json flags except --seed, --logdir and display flags; a flag
-added after a run was made counts at its default) form one curve: the mean across their seeds, with a 95% bootstrap confidence band of that mean
-(seeds resampled with replacement). x is env steps. Needs the `plot` extra (matplotlib).
+added after a run was made counts at its default) form one curve: the mean across their
+seeds, with a 95% bootstrap confidence band of that mean (seeds resampled with replacement).
+x is env steps. Needs the `plot` extra (matplotlib).
 """
 
 from __future__ import annotations
