@@ -55,6 +55,7 @@ class A2C(Agent):
     arrays are allocated at the first :meth:`observe`, whose batch size fixes ``n_envs``.
     ``policy="cnn"`` (``"auto"`` for uint8 images) shares one :class:`NatureCNN` between the
     heads (Stable-Baselines3's CnnPolicy); the rollout keeps uint8 observations.
+    ``use_rms_prop``: RMSprop (ρ = 0.99, SB3's A2C optimizer) instead of Adam (ε = 1e-5).
     ``use_sde`` (Box actions): gSDE's state-dependent noise
     (:class:`~agents.distributions.StateDependentGaussian`) instead, its exploration matrices
     drawn again at the start of every rollout and, if ``sde_sample_freq`` N > 0, every N
@@ -76,6 +77,7 @@ class A2C(Agent):
         hidden_sizes: Sequence[int] = (64, 64),
         shared: bool = False,
         normalize_advantage: bool = False,
+        use_rms_prop: bool = False,
         log_std_init: float = 0.0,
         policy: str = "auto",
         use_sde: bool = False,
@@ -105,7 +107,10 @@ class A2C(Agent):
             self.net_input = (int(np.prod(self.obs_shape)),)
         if jit_compile is None:  # XLA's CPU convolutions are ~5x slower than TF's own
             jit_compile = self.policy == "mlp" or bool(tf.config.list_physical_devices("GPU"))
-        self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate), epsilon=1e-5)
+        lr = as_schedule(learning_rate)
+        # SB3 steps g / (sqrt(v) + 1e-5) (torch); Keras puts ε inside: g / sqrt(v + ε), so ε = 1e-10
+        self.optimizer = (keras.optimizers.RMSprop(lr, rho=0.99, epsilon=1e-10) if use_rms_prop
+                          else keras.optimizers.Adam(lr, epsilon=1e-5))
         self.optimizer.build(self.net.trainable_variables)
         self._update = compile_update(
             update_mode, self.train_round, self.net, self.optimizer, jit_compile

@@ -4,9 +4,10 @@
     python scripts/plot.py runs/a runs/b --tag rollout/ep_return --lr --out curves.png
 
 Every directory under the given paths that holds a config.json is a run. Runs with the same
-configuration (the same config.json flags except --seed, --logdir and display flags) form
-one curve: the mean across their seeds, with a 95% bootstrap confidence band of that mean
-(seeds resampled with replacement). x is env steps. Needs the `plot` extra (matplotlib).
+configuration (the same config.json flags except --seed, --logdir and display flags; a flag
+added after a run was made counts at its default) form one curve: the mean across their
+seeds, with a 95% bootstrap confidence band of that mean (seeds resampled with replacement).
+x is env steps. Needs the `plot` extra (matplotlib).
 """
 
 from __future__ import annotations
@@ -68,14 +69,14 @@ def load_groups(run_dirs: list[str], tag: str, lr: bool = False) -> list[Group]:
     """The runs' ``tag`` curves, grouped by configuration; x is env steps (tags on the
     update axis, ``train/*`` and ``time/*``, are mapped to env steps)."""
     from rlharness.logger import read_scalars
+    from rlharness.restore import read_run
     from rlharness.trainer import AXES
 
     groups: dict[str, Group] = {}
     for run_dir in run_dirs:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            config = json.load(f)
-        args = config["args"]
-        key = {"algo": config["algo"], **{k: v for k, v in args.items() if k not in NOT_CONFIG}}
+        run = read_run(run_dir)  # a flag added after a run takes its default: same group
+        args = vars(run.args)
+        key = {"algo": run.algo, **{k: v for k, v in args.items() if k not in NOT_CONFIG}}
         group = groups.setdefault(json.dumps(key, sort_keys=True), Group(key))
         scalars = read_scalars(run_dir)
         points = dict(scalars.get(tag, []))  # a step logged twice keeps its last value

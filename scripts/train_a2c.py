@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "it wants a weaker value loss, e.g. --vf-coef 0.1 --max-grad-norm 5")
     g.add_argument("--normalize-advantage", action=argparse.BooleanOptionalAction,
                    default=False, help="standardize advantages per rollout (default: off)")
+    g.add_argument("--use-rms-prop", action=argparse.BooleanOptionalAction, default=False,
+                   help="RMSprop (rho 0.99, eps 1e-5), SB3's A2C optimizer, instead of Adam "
+                        "(default: Adam)")
     cli.add_on_policy_args(g)
     return p
 
@@ -64,7 +67,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         ent_coef=schedule_spec(args.ent_coef), vf_coef=args.vf_coef,
         max_grad_norm=args.max_grad_norm,
         hidden_sizes=args.hidden_sizes, shared=args.shared,
-        normalize_advantage=args.normalize_advantage, log_std_init=args.log_std_init,
+        normalize_advantage=args.normalize_advantage, use_rms_prop=args.use_rms_prop,
+        log_std_init=args.log_std_init,
         use_sde=args.use_sde, sde_sample_freq=args.sde_sample_freq,
         policy=args.policy,
         update_mode=args.update_mode, jit_compile=args.jit_compile,

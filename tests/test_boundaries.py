@@ -99,6 +99,7 @@ SCRIPTS = {
             "--hidden-sizes": [[1], [1, 1], [256, 256]],
             "--shared": [True, False],
             "--normalize-advantage": [True, False],
+            "--use-rms-prop": [True, False],
             "--log-std-init": [-20.0, 0.0, 2.0],
             "--use-sde": [True, False, False],  # gSDE needs Box actions: Pendulum-v1 below
             "--env": ["Pendulum-v1", "CartPole-v1", "CartPole-v1"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,6 +32,18 @@ def test_png_from_two_tiny_runs(finished_run, uninterrupted, tmp_path, capsys):
     assert [len(g.lr[0][0]) > 0 for g in groups] == [True, True]
     x, _ = groups[1].curves[0]
     assert x == sorted(x) and x[0] == 300 and x[-1] == 3000  # updates mapped to env steps
+
+
+def test_a_flag_missing_from_an_older_config_counts_at_its_default(finished_run, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(finished_run, sweep / "new")
+    shutil.copytree(finished_run, sweep / "old")
+    path = sweep / "old" / "config.json"
+    config = json.loads(path.read_text())
+    del config["args"]["dueling"]  # as if the run predated --dueling
+    path.write_text(json.dumps(config))
+    groups = plot.load_groups(plot.find_runs([str(sweep)]), "rollout/ep_return")
+    assert [len(g.curves) for g in groups] == [2]
 
 
 def test_mean_and_bootstrap_band():

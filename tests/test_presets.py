@@ -120,3 +120,16 @@ def test_list_presets_prints_each_env_without_tensorflow():
     for env in presets.load("dqn"):
         assert f"--env {env}:" in result.stdout
     assert "--total-steps" in result.stdout
+
+
+#: Flags that shrink a preset's run to a smoke test: a few hundred env steps, one greedy
+#: evaluation episode, no XLA compile (the preset's own flags stay as they are).
+SMOKE = {"a2c": ["--total-steps", "320", "--eval-freq", "0", "--eval-episodes", "1",
+                 "--no-progress", "--no-jit-compile"]}
+
+
+@pytest.mark.parametrize("algo, env", [(a, e) for a in sorted(SMOKE) for e in presets.load(a)])
+def test_every_preset_constructs_and_runs_a_few_hundred_steps(algo, env, tmp_path, capsys):
+    module = importlib.import_module(f"train_{algo}")
+    assert module.main(["--env", env, "--logdir", str(tmp_path / "run"), *SMOKE[algo]]) == 0
+    assert f"{algo} on {env}: eval mean return" in capsys.readouterr().out
