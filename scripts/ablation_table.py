@@ -3,17 +3,16 @@ evaluation, mean ± std, IQM [95% CI], the mean of all its evaluations, and wall
 
     python scripts/ablation_table.py "preset=runs/lr-a/*exponential*" "constant 1.2e-4=runs/lr-b"
 
-Each argument is ``LABEL=PATH[,PATH...]``; every run directory (holding a config.json) at or
-under the paths is one seed of that row. The final evaluation is ``eval/mean_return`` at the
-run's last env step; "all evals" is the mean of every ``eval/mean_return`` point of the run
-(every ``--eval-freq`` env steps and the final one: a crude area under the learning curve),
-averaged over seeds. Wall time: ``sweep_status.json``'s seconds (sweep trials only); a sweep
-trial whose status is not done is named and not counted.
+Each argument is ``LABEL=PATH[,PATH...]`` (globs allowed; the syntax of scripts/plot.py); every
+run directory (holding a config.json) at or under the paths is one seed of that row. The final
+evaluation is ``eval/mean_return`` at the run's last env step; "all evals" is the mean of every
+``eval/mean_return`` point of the run (every ``--eval-freq`` env steps and the final one: a
+crude area under the learning curve), averaged over seeds. Wall time: ``sweep_status.json``'s
+seconds (sweep trials only); a sweep trial whose status is not done is named and not counted.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import sys
@@ -26,15 +25,10 @@ import numpy as np  # noqa: E402
 from rlharness import cli  # noqa: E402
 
 
-def _row(label: str, paths: list[str]) -> str:
-    from plot import find_runs
-
+def _row(label: str, runs: list[str]) -> str:
     from rlharness.logger import read_scalars
     from rlharness.sweep.report import iqm_ci
 
-    runs = find_runs([p for pattern in paths for p in sorted(glob.glob(pattern))])
-    if not runs:
-        cli.fail(f"{label}: no run directory (with a config.json) at {', '.join(paths)}")
     seeds, cells_note = [], []
     for run in runs:
         with open(os.path.join(run, "config.json")) as f:
@@ -56,8 +50,8 @@ def _row(label: str, paths: list[str]) -> str:
                                 for s, e, _ in seeds] + cells_note)]
     if finals:
         point, low, high = iqm_ci([finals])
-        std = float(np.std(finals, ddof=1)) if len(finals) > 1 else float("nan")
-        cells += [f"{np.mean(finals):.1f} ± {std:.1f}", f"{point:.1f} [{low:.1f}, {high:.1f}]",
+        std = f"{np.std(finals, ddof=1):.1f}" if len(finals) > 1 else "n/a"
+        cells += [f"{np.mean(finals):.1f} ± {std}", f"{point:.1f} [{low:.1f}, {high:.1f}]",
                   f"{np.mean([np.mean([v for _, v in e]) for _, e, _ in seeds if e]):.1f}"]
     else:
         cells += ["-", "-", "-"]
@@ -68,16 +62,18 @@ def _row(label: str, paths: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from plot import labelled
+
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or any("=" not in a for a in argv):
+    rows = labelled(argv) if argv else None
+    if not rows:
         cli.fail("give one or more LABEL=PATH[,PATH...] (run or sweep directories, globs allowed)")
     cli.import_tensorflow_quietly()  # the event-file reader
     print("| configuration | final eval per seed (seed: return) | mean ± std | IQM [95% CI] "
           "| mean of all evals | wall time (s) |")
     print("|---|---|---|---|---|---|")
-    for arg in argv:
-        label, paths = arg.split("=", 1)
-        print(_row(label, paths.split(",")))
+    for label, runs in rows:
+        print(_row(label, runs))
     return 0
 
 
