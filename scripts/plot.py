@@ -8,11 +8,18 @@ configuration (the same config.json flags except --seed, --logdir and display fl
 added after a run was made counts at its default) form one curve: the mean across their
 seeds, with a 95% bootstrap confidence band of that mean (seeds resampled with replacement).
 x is env steps. Needs the `plot` extra (matplotlib).
+
+An argument ``LABEL=PATH[,PATH...]`` (globs allowed) names one curve instead: the runs at or
+under those paths, which must be one configuration, labelled LABEL (for ablations, where
+the differing flags make long labels):
+
+    python scripts/plot.py "decay=runs/lr/*exponential*" "constant=runs/lr/*constant*" --out x.png
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib.util
 import json
 import os
@@ -44,7 +51,8 @@ class Group:
 def build_parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="plot.py", description=__doc__.splitlines()[0])
     p.add_argument("paths", nargs="+", metavar="RUN_OR_SWEEP_DIR",
-                   help="run directories, or directories holding runs (a sweep)")
+                   help="run directories, or directories holding runs (a sweep); or "
+                        "LABEL=PATH[,PATH...]: one curve named LABEL")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the image to write")
     p.add_argument("--tag", default="eval/mean_return",
                    help="the TensorBoard scalar on the y axis (default: %(default)s)")
@@ -130,20 +138,51 @@ def mean_and_band(curves, reps: int = 1000, seed: int = 0):
     return x, mean, low, high
 
 
+def labelled(args: list[str]) -> list[tuple[str, list[str]]] | None:
+    """``LABEL=PATH[,PATH...]`` arguments as (label, run directories); None if every argument
+    is a directory (a plain path, whose runs are grouped by configuration)."""
+    if all(os.path.isdir(a) for a in args):
+        return None
+    out = []
+    for arg in args:
+        label, _, paths = arg.partition("=")
+        if not paths:
+            cli.fail(f"{arg} is not a directory; pass run or sweep directories, or LABEL=PATH")
+        found = [p for pattern in paths.split(",") for p in sorted(glob.glob(pattern))]
+        runs = find_runs([p for p in found if os.path.isdir(p)])
+        if not runs:
+            cli.fail(f"{label}: no run directory (with a config.json) at {paths}")
+        out.append((label, runs))
+    return out
+
+
+def load_labelled(curves: list[tuple[str, list[str]]], tag: str, lr: bool = False) -> list[Group]:
+    """One group per ``(label, runs)``; the runs of a label must share one configuration."""
+    out = []
+    for label, runs in curves:
+        groups = load_groups(runs, tag, lr)
+        if len(groups) > 1:
+            cli.fail(f"{label}: its runs are {len(groups)} configurations ("
+                     + "; ".join(g.label for g in groups) + "); give one per LABEL=")
+        for g in groups:
+            g.label = f"{label} ({len(g.curves)} seed{'s' if len(g.curves) > 1 else ''})"
+            out.append(g)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if importlib.util.find_spec("matplotlib") is None:
         cli.fail("plot.py needs matplotlib, which is not installed; pip install -e '.[plot]'")
-    missing = [p for p in args.paths if not os.path.isdir(p)]
-    if missing:
-        cli.fail(f"{missing[0]} is not a directory; pass run or sweep directories")
-    runs = find_runs(args.paths)
+    curves = labelled(args.paths)
+    runs = find_runs(args.paths) if curves is None else [r for _, rs in curves for r in rs]
     if not runs:
         cli.fail(f"no run directory (with a config.json) under {', '.join(args.paths)}")
     if not args.out.lower().endswith(".png"):
         cli.fail(f"--out {args.out} must name a .png file")
     cli.import_tensorflow_quietly()  # the event-file reader
-    groups = load_groups(runs, args.tag, args.lr)
+    groups = (load_groups(runs, args.tag, args.lr) if curves is None
+              else load_labelled(curves, args.tag, args.lr))
     if not groups:
         from rlharness.logger import read_scalars
 

@@ -68,3 +68,24 @@ def test_refusals_in_one_line(tmp_path):
     with pytest.raises(SystemExit) as stop:
         plot.main([str(tmp_path), "--out", str(tmp_path / "x.png")])
     assert stop.value.code == 2 and not (tmp_path / "x.png").exists()
+
+
+def test_labelled_curves_and_the_ablation_table(finished_run, uninterrupted, tmp_path, capsys):
+    """LABEL=PATH[,PATH...] names one curve (and one row of scripts/ablation_table.py); a
+    label whose runs are two configurations is refused in one line."""
+    import ablation_table
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(finished_run, sweep / "0000_a_seed=0")
+    shutil.copytree(uninterrupted, sweep / "0001_b_seed=0")
+    curves = plot.labelled([f"short={sweep}/*_a_*", f"long={sweep}/0001_b_seed=0"])
+    assert [(label, len(runs)) for label, runs in curves] == [("short", 1), ("long", 1)]
+    groups = plot.load_labelled(curves, "rollout/ep_return")
+    assert [g.label for g in groups] == ["short (1 seed)", "long (1 seed)"]
+    with pytest.raises(SystemExit) as stop:
+        plot.load_labelled(plot.labelled([f"both={sweep}"]), "rollout/ep_return")
+    assert stop.value.code == 2
+    assert "both: its runs are 2 configurations" in capsys.readouterr().err
+    assert ablation_table.main([f"short={sweep}/*_a_*"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2].startswith("| short | 0: ") and rows[2].endswith(" | n/a |"), rows
