@@ -130,7 +130,7 @@ _QUIET = ["--eval-freq", "0", "--eval-episodes", "0", "--no-progress", "--no-jit
 SMOKE = {"a2c": ["--total-steps", "320", *_QUIET],
          "dqn": ["--total-steps", "300", "--learning-starts", "300", "--buffer-size", "1000",
                  *_QUIET],
-         "ppo": ["--total-steps", "512", "--n-steps", "64", *_QUIET]}
+         "ppo": ["--total-steps", "512", "--n-steps", "64", "--n-epochs", "1", *_QUIET]}
 
 
 @pytest.mark.parametrize("algo, env", [(a, e) for a in sorted(SMOKE) for e in presets.load(a)])
