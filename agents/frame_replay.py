@@ -237,7 +237,7 @@ class FrameReplayBuffer:
         flat = self.frames.reshape(-1, *self.frame_shape)
         if reuse:
             out = getattr(self, "_out", None)
-            if out is None or out.shape[:2] != (parts, len(index)) or out.shape[2:] != obs_shape:
+            if out is None or out.shape != (parts, len(index), *obs_shape):
                 out = self._out = np.empty((parts, len(index), *obs_shape), np.uint8)
             # mode="clip": with "raise" (valid indices anyway) numpy buffers ``out`` (a copy)
             np.take(flat, frames.reshape(-1), axis=0, mode="clip",
