@@ -1,7 +1,7 @@
 #!/bin/bash
 # The DQN preset seed runs of docs/results.md, one at a time, niced: the presets of
 # hyperparams/dqn.toml, picked by --env. Each run's summary line goes to OUTDIR/logs/queue.log.
-# Usage: bash scripts/run_dqn_presets.sh [OUTDIR]; then python scripts/summarize_results.py OUTDIR
+# Usage: bash scripts/run_dqn_presets.sh [OUTDIR]; then python scripts/ablation_table.py "ENV=OUTDIR/ENV-seed*"
 out=${1:-runs/results}
 mkdir -p "$out/logs"
 # Interleaved so that every env gets seeds early: (env seed) in this order.
