@@ -19,7 +19,8 @@ from rlharness.faults import POINTS, RunIOError, describe
 from rlharness.logger import event_files
 
 RUN = ["--total-steps", "3000", "--checkpoint-every", "500", *QUICK]
-TAGS = ("train/learning_rate", "train/loss", "rollout/ep_return", "rollout/exploration_rate")
+TAGS = ("train/learning_rate", "train/loss", "rollout/ep_return", "rollout/exploration_rate",
+        "eval/mean_return")
 
 
 def killed_at(point, count, run_dir, *args):

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import QUICK, ROOT, train_dqn
+from conftest import QUICK, ROOT, shared_run, train_dqn
 from test_checkpoint import assert_no_step_twice, latest_checkpoint_steps, steps_of
 from test_cli import assert_one_line_error
 
@@ -24,7 +24,7 @@ from rlharness.trainer import Trainer
 EPSILON = "linear(0.5, end=0.05, steps=2000)"  # clock env_steps (the default for ε)
 BETA = "linear(0.4, end=1.0, steps=100)@updates"
 RAINBOW = [*QUICK, "--rainbow", "--n-atoms", "11", "--exploration-rate", EPSILON,
-           "--per-beta", BETA, "--tau", "0.9", "--target-update-interval", "50", "--jit-compile"]
+           "--per-beta", BETA, "--tau", "0.9", "--target-update-interval", "50"]
 
 
 def test_scheduled_values_are_the_schedule_at_the_clock():
@@ -78,17 +78,17 @@ def test_a2c_entropy_coefficient_schedule_is_used_in_graph_and_logged_per_update
         - value["ent_coef"] * value["entropy"], rtol=1e-4, atol=1e-6)
 
 
+RUN = ["--total-steps", "2000", "--checkpoint-every", "500", *RAINBOW]
+
+
 def run_script(run_dir, *extra):
     return [sys.executable, os.path.join(ROOT, "scripts", "train_dqn.py"), "--logdir", run_dir,
-            "--total-steps", "2000", "--checkpoint-every", "500", *RAINBOW, *extra]
+            *RUN, *extra]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rainbow_uninterrupted(tmp_path_factory):
-    run_dir = str(tmp_path_factory.mktemp("rainbow") / "run")
-    result = subprocess.run(run_script(run_dir), capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    return run_dir
+    return shared_run(tmp_path_factory, "rainbow", *RUN)
 
 
 def test_schedules_are_logged_exactly_at_their_steps(rainbow_uninterrupted):
