@@ -99,7 +99,7 @@ def chain_agent(update_mode="tf_function", buffer_size=1000, jit_compile=False, 
 
 def train_on_chain(log_dir, total_steps, update_mode="tf_function", **components):
     """Without XLA (half the time of these small runs); XLA in every update mode is
-    test_dqn's, XLA under all of Rainbow's flags test_hyper's and test_boundaries'."""
+    test_dqn's, XLA under the Rainbow flags test_boundaries' (its first profile)."""
     agent, env = chain_agent(update_mode, **components)
     trainer = Trainer(agent, env, total_steps=total_steps, log_dir=str(log_dir), seed=0,
                       progress=False)
