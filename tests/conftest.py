@@ -67,6 +67,22 @@ def uninterrupted(tmp_path_factory):
                       "--checkpoint-every", "500", *QUICK)
 
 
+#: A --rainbow run with every scheduled hyperparameter: ε and PER β on their own clocks, τ.
+EPSILON = "linear(0.5, end=0.05, steps=2000)"  # clock env_steps (the default for ε)
+BETA = "linear(0.4, end=1.0, steps=100)@updates"
+RAINBOW = [*QUICK, "--rainbow", "--n-atoms", "11", "--exploration-rate", EPSILON,
+           "--per-beta", BETA, "--tau", "0.9", "--target-update-interval", "50"]
+RAINBOW_RUN = ["--total-steps", "2000", "--checkpoint-every", "500", *RAINBOW]
+
+
+@pytest.fixture(scope="session")
+def rainbow_uninterrupted(tmp_path_factory):
+    """A 2000-step ``--rainbow`` run (:data:`RAINBOW_RUN`), checkpointed every 500 env steps,
+    never interrupted: the curves the kill -9 walk (test_faults) must reproduce, sum tree,
+    n-step queues and noise included."""
+    return shared_run(tmp_path_factory, "rainbow", *RAINBOW_RUN)
+
+
 #: The longest tests (15-150 s each on 2 cores), longest first. Collected first and handed out
 #: one at a time (pyproject's `--dist load --maxschedchunk 1`), they start while the short
 #: tests fill the other workers, and no worker is left running one alone at the end.
@@ -78,7 +94,6 @@ SLOW_FIRST = (
     "test_boundaries.py::test_boundary_values_run_to_a_clean_summary",
     "test_checkpoint.py::test_resume_continues_the_lr_curve_exactly",
     "test_atari.py::test_short_pong_run_through_train_dqn_logs_every_tag",
-    "test_hyper.py::test_rainbow_kill_9_then_resume_continues_every_curve_exactly",
     "test_checkpoint.py::test_ctrl_c_saves_a_checkpoint_and_resume_matches",
     "test_pixels.py::test_catch_resume_continues_exactly",
     "test_pixels.py::test_dqn_with_the_nature_cnn_solves_catch",

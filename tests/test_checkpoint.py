@@ -44,13 +44,13 @@ def latest_checkpoint_steps(run_dir):
     return int(text.split('"')[1].rsplit("-", 1)[1])
 
 
-def test_resume_continues_the_lr_curve_exactly(tmp_path, uninterrupted):
+def test_resume_continues_the_lr_curve_exactly(tmp_path, finished_run, uninterrupted):
+    """A finished 1000-step run, extended to 3000 env steps by --resume."""
     run_dir = str(tmp_path / "run")
-    first = train_dqn("--logdir", run_dir, "--total-steps", "1500", *QUICK)
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(finished_run, run_dir)
     second = train_dqn("--logdir", run_dir, "--total-steps", "3000", "--resume", "--no-progress")
     assert second.returncode == 0, second.stderr
-    assert "resumed" in second.stdout and "env_steps=1500" in second.stdout
+    assert "resumed" in second.stdout and "env_steps=1000" in second.stdout
     resumed, straight = curves(run_dir), curves(uninterrupted)
     assert resumed["train/learning_rate"] == straight["train/learning_rate"]
     n_lr = len(straight["train/learning_rate"])

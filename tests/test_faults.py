@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import QUICK, ROOT, train_dqn
+from conftest import QUICK, RAINBOW_RUN, ROOT, train_dqn
 from test_checkpoint import assert_no_step_twice, latest_checkpoint_steps, steps_of
 from test_cli import assert_one_line_error, tree_digest
 
@@ -18,9 +18,8 @@ from rlharness import read_scalars
 from rlharness.faults import POINTS, RunIOError, describe
 from rlharness.logger import event_files
 
-RUN = ["--total-steps", "3000", "--checkpoint-every", "500", *QUICK]
-TAGS = ("train/learning_rate", "train/loss", "rollout/ep_return", "rollout/exploration_rate",
-        "eval/mean_return")
+TAGS = ("train/learning_rate", "train/loss", "train/q_mean", "train/per_beta",
+        "rollout/ep_return", "rollout/exploration_rate", "eval/mean_return")
 
 
 def killed_at(point, count, run_dir, *args):
@@ -38,15 +37,16 @@ def assert_same_curves(run_dir, reference):
 
 
 def test_kill_9_at_random_moments_then_resume_matches_the_uninterrupted_run(
-        tmp_path, uninterrupted):
-    """One run, killed with SIGKILL at seeded random moments (env steps, training rounds,
-    event flushes, checkpoint writes, the resume's own event rewrite), resumed after each;
-    once its last event record is also cut in half. It must end with the uninterrupted
-    run's curves and no step logged twice."""
+        tmp_path, rainbow_uninterrupted):
+    """One ``--rainbow`` run (the most state a checkpoint holds: sum tree, n-step queues,
+    noise, scheduled ε/β/τ), killed with SIGKILL at seeded random moments (env steps,
+    training rounds, event flushes, checkpoint writes, the resume's own event rewrite),
+    resumed after each; once its last event record is also cut in half. It must end with
+    the uninterrupted run's curves and no step logged twice."""
     rng = random.Random(14)
     run_dir = str(tmp_path / "run")
     # The first life must leave a checkpoint: it dies inside the save of its second one.
-    first = killed_at("checkpoint_index", 2, run_dir, *RUN)
+    first = killed_at("checkpoint_index", 2, run_dir, *RAINBOW_RUN)
     assert first.returncode == -9, first.stderr
     assert latest_checkpoint_steps(run_dir) == 500
     kills = [(p, rng.randint(1, 400) if p == "env_step" else rng.randint(1, 2))
@@ -66,8 +66,8 @@ def test_kill_9_at_random_moments_then_resume_matches_the_uninterrupted_run(
         final = train_dqn("--logdir", run_dir, "--resume", "--no-progress")
         assert final.returncode == 0, final.stderr
     assert deaths >= 5, f"only {deaths} kills happened"
-    assert latest_checkpoint_steps(run_dir) == 3000
-    assert_same_curves(run_dir, uninterrupted)
+    assert latest_checkpoint_steps(run_dir) == 2000
+    assert_same_curves(run_dir, rainbow_uninterrupted)
     leftovers = [n for n in os.listdir(run_dir) if "rewrite" in n or n.endswith(".tmp")]
     assert not leftovers
 
@@ -121,9 +121,9 @@ def test_a_full_disk_is_a_one_line_error_and_the_run_resumes_after_freeing_space
     assert_no_step_twice(read_scalars(run_dir))
 
 
-def test_a_read_only_run_directory_is_refused_before_anything_runs(tmpfs):
+def test_a_read_only_run_directory_is_refused_before_anything_runs(tmpfs, finished_run):
     run_dir = os.path.join(tmpfs, "run")
-    assert train_dqn("--logdir", run_dir, "--total-steps", "500", *QUICK).returncode == 0
+    shutil.copytree(finished_run, run_dir)
     subprocess.run(["mount", "-o", "remount,ro", tmpfs], check=True)
     started = time.monotonic()
     result = train_dqn("--logdir", run_dir, "--resume", "--total-steps", "1000")
