@@ -105,6 +105,13 @@ SLOW_FIRST = (
 
 
 def pytest_collection_modifyitems(items):
+    modules = {item.nodeid.removeprefix("tests/").split("::")[0]: item.module for item in items
+               if getattr(item, "module", None)}
+    stale = [slow for slow in SLOW_FIRST if slow.split("::")[0] in modules
+             and not hasattr(modules[slow.split("::")[0]], slow.split("::")[1])]
+    if stale:  # a renamed test would silently lose its place at the front
+        raise pytest.UsageError(f"conftest.SLOW_FIRST names tests that do not exist: {stale}")
+
     def rank(item):
         name = item.nodeid.removeprefix("tests/")
         return next((i for i, slow in enumerate(SLOW_FIRST) if name.startswith(slow)),
