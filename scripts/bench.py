@@ -500,25 +500,22 @@ def bench_per(sizes: Sizes) -> None:
         idx, _ = draw_prioritized(buf.tree, BATCH, rng, round_beta)
         buf.update_priorities(idx, round_errors)
 
+    one = (sizes.calls, 1)  # (calls per timing, minibatches per call)
     cases = [
-        ("sum tree: stratified sample of 64 + priority update of 64", tree_only),
+        ("sum tree: stratified sample of 64 + priority update of 64", tree_only, one),
         ("PER: `draw_prioritized` (+ IS weights) + `update_priorities` (+ p = (|δ| + ε)^α)",
-         draw_and_update),
+         draw_and_update, one),
         ("the same + the transitions' gather (`sample_prioritized`), as uniform replay has",
-         sample_and_update),
-        ("sum tree sample of 64 alone", lambda: buf.tree.sample(BATCH, rng)),
-        ("priority update of 64 alone", lambda: buf.update_priorities(index, errors)),
+         sample_and_update, one),
+        ("sum tree sample of 64 alone", lambda: buf.tree.sample(BATCH, rng), one),
+        ("priority update of 64 alone", lambda: buf.update_priorities(index, errors), one),
+        ("PER as a training round uses it: 128 minibatches drawn and updated in one call, "
+         "per minibatch", round_per_minibatch, (20, 128)),
     ]
-    cases.append(("PER as a training round uses it: 128 minibatches drawn and updated in one "
-                  "call, per minibatch", round_per_minibatch))
-
-    def micros(fn, clock):  # the round case: 128 minibatches per call
-        calls, per = (20, 128) if fn is round_per_minibatch else (sizes.calls, 1)
-        return f"{1e6 * per_call(fn, calls, 5, clock=clock) / per:.1f}"
-
     # wall time, and the thread's CPU time: what the call costs whatever else the host runs
-    rows = [[name, micros(fn, time.perf_counter), micros(fn, time.thread_time)]
-            for name, fn in cases]
+    rows = [[name, *(f"{1e6 * per_call(fn, calls, 5, clock=clock) / per:.1f}"
+                     for clock in (time.perf_counter, time.thread_time))]
+            for name, fn, (calls, per) in cases]
     table(f"6. Prioritized replay, full buffer of {n:,} (fanout {buf.tree.fanout}, "
           f"{len(buf.tree.levels)} levels), minibatch {BATCH}, medians",
           ["operation", "wall µs", "thread CPU µs"], rows)

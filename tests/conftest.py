@@ -107,8 +107,8 @@ SLOW_FIRST = (
 def pytest_collection_modifyitems(items):
     modules = {item.nodeid.removeprefix("tests/").split("::")[0]: item.module for item in items
                if getattr(item, "module", None)}
-    stale = [slow for slow in SLOW_FIRST if slow.split("::")[0] in modules
-             and not hasattr(modules[slow.split("::")[0]], slow.split("::")[1])]
+    stale = [slow for slow, (file, test) in ((s, s.split("::")) for s in SLOW_FIRST)
+             if file in modules and not hasattr(modules[file], test)]
     if stale:  # a renamed test would silently lose its place at the front
         raise pytest.UsageError(f"conftest.SLOW_FIRST names tests that do not exist: {stale}")
 
