@@ -12,7 +12,6 @@ import math
 import numpy as np
 
 from agents.replay import draw_prioritized, td_priorities
-from agents.sumtree import SumTree
 from rlharness.npz import copy_into
 
 
@@ -91,6 +90,8 @@ class FrameReplayBuffer:
         self.k = np.zeros(shape, np.uint8)  # steps of the row's n-step transition, 0: none
         self.count = np.zeros(self.n_envs, np.int64)
         if self.prioritized:
+            from agents.sumtree import SumTree  # numba only for PER
+
             self.tree = SumTree(self.n_envs * self.rows)
 
     def __len__(self) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from agents.sumtree import SumTree
 from rlharness.npz import copy_into
+
+if TYPE_CHECKING:  # imported where a buffer is prioritized: numba only for PER
+    from agents.sumtree import SumTree
 
 
 class ReplayBuffer:
@@ -109,6 +113,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, alpha: float = 0.6,
                  eps: float = 1e-6, obs_dtype=np.float32) -> None:
         super().__init__(capacity, obs_shape, obs_dtype)
+        from agents.sumtree import SumTree
+
         self.alpha, self.eps = float(alpha), float(eps)
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0  # of p^alpha
