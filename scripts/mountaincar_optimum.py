@@ -1,0 +1,118 @@
+"""The best return any policy can get on MountainCar-v0, to put an evaluation in perspective.
+
+For each start state, a search over bang-bang action sequences (full throttle left or right,
+switching direction at most ``--switches`` times) in gymnasium's MountainCar-v0 dynamics,
+vectorized over every choice of switch times; the best sequence found is replayed in the real
+env to confirm its length. Printed: the optimum on the episodes of each seed's final greedy
+evaluation (the Trainer's evaluation seed after ``--total-steps`` env steps), and its
+expectation over the start distribution (positions uniform in [-0.6, -0.4], at rest).
+
+    python scripts/mountaincar_optimum.py --seeds 0 1 2 3 4 --total-steps 120000
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from rlharness import cli  # noqa: E402  (no TensorFlow yet)
+
+LIMIT = 200  # MountainCar-v0's TimeLimit
+
+
+def build_parser() -> cli.ArgumentParser:
+    parser = cli.ArgumentParser(prog="mountaincar_optimum.py",
+                                description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=cli.seed, nargs="+", default=[0, 1, 2, 3, 4],
+                        help="run seeds whose final evaluation episodes to solve")
+    parser.add_argument("--total-steps", type=cli.positive_int, default=120_000,
+                        help="env steps of those runs (the evaluation seed depends on them)")
+    parser.add_argument("--episodes", type=cli.positive_int, default=20,
+                        help="episodes per evaluation, as the Trainer's --eval-episodes")
+    parser.add_argument("--switches", type=cli.non_negative_int, default=2,
+                        help="most direction changes searched (3 costs ~40x the time of 2)")
+    parser.add_argument("--grid", type=cli.positive_int, default=101,
+                        help="start positions for the expectation over the start distribution")
+    return parser
+
+
+def steps_to_goal(env, position: float, velocity: float, switches: int):
+    """Fewest steps (and the action sequence) from ``(position, velocity)`` to the flag among
+    bang-bang sequences with at most ``switches`` switches; ``LIMIT`` if none arrives."""
+    import numpy as np
+
+    u = env.unwrapped
+    best, best_actions = LIMIT, None
+    for k in range(switches + 1):
+        combos = list(itertools.combinations(range(1, LIMIT), k))
+        times = np.array(combos, np.int64).reshape(len(combos), k)
+        for first in (0, 2):
+            p, v = np.full(len(times), position), np.full(len(times), velocity)
+            arrival = np.full(len(times), LIMIT)
+            for t in range(best):
+                action = np.where((times <= t).sum(1) % 2 == 0, first, 2 - first)
+                v = np.clip(v + (action - 1) * u.force - np.cos(3 * p) * u.gravity,
+                            -u.max_speed, u.max_speed)
+                p = np.clip(p + v, u.min_position, u.max_position)
+                v[(p == u.min_position) & (v < 0)] = 0.0
+                at_flag = (p >= u.goal_position) & (v >= u.goal_velocity)
+                arrival[at_flag & (arrival == LIMIT)] = t + 1
+                if arrival.min() < LIMIT:
+                    i = int(arrival.argmin())
+                    best = int(arrival[i])
+                    best_actions = [first if (times[i] <= s).sum() % 2 == 0 else 2 - first
+                                    for s in range(best)]
+                    break
+    return best, best_actions
+
+
+def replay(env, start, actions) -> int:
+    """Steps the real env takes to terminate under ``actions`` from ``start``."""
+    env.reset()
+    env.unwrapped.state = start.copy()
+    for t, action in enumerate(actions):
+        if env.step(action)[2]:
+            return t + 1
+    raise AssertionError("the searched sequence does not reach the flag in the real env")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import gymnasium as gym
+    import numpy as np
+
+    cli.import_tensorflow_quietly()  # the Trainer's module holds the evaluation seed
+    from rlharness.trainer import evaluation_seed
+
+    env = gym.make("MountainCar-v0")
+
+    def optimum(start) -> int:
+        steps, actions = steps_to_goal(env, *start, args.switches)
+        if actions is not None:
+            assert replay(env, np.array(start), actions) == steps
+        return steps
+
+    means = []
+    for seed in args.seeds:
+        starts = []  # the evaluation's episodes: one seeded reset, then the env's own stream
+        env.reset(seed=evaluation_seed(seed, args.total_steps))
+        for _ in range(args.episodes):
+            starts.append(tuple(env.unwrapped.state))
+            env.reset()
+        returns = [-optimum(s) for s in starts]
+        means.append(np.mean(returns))
+        print(f"seed {seed}: optimum {means[-1]:.2f} on its final evaluation's "
+              f"{args.episodes} episodes (per episode: {' '.join(map(str, returns))})", flush=True)
+    if len(means) > 1:
+        print(f"mean over seeds: {np.mean(means):.2f}")
+    grid = [-optimum((x, 0.0)) for x in np.linspace(-0.6, -0.4, args.grid)]
+    print(f"expected optimum over the start distribution ({args.grid} positions): "
+          f"{np.mean(grid):.2f} (from {min(grid)} to {max(grid)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
