@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Rainbow components (Hessel et al. 2018), each independent; see docs/dqn.md")
     r.add_argument("--rainbow", action="store_true",
                    help="all five components with Double DQN: --double --dueling --n-step 3 "
-                        "--prioritized --noisy --distributional --exploration-rate 0, each "
-                        "unless given; solves CartPole-v1 in 50k env steps (README)")
+                        "--prioritized --noisy --distributional, each unless given (ε keeps "
+                        "its schedule); solves CartPole-v1 in 50k env steps (README)")
     r.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=False,
                    help="dueling value/advantage heads (Wang et al. 2016) (default: off)")
     r.add_argument("--n-step", type=cli.positive_int, default=1,
@@ -111,7 +111,7 @@ def _check(args: argparse.Namespace) -> None:
 
 #: What --rainbow sets, for each flag not given on the command line.
 RAINBOW = {"double": True, "dueling": True, "n_step": 3, "prioritized": True, "noisy": True,
-           "distributional": True, "exploration_rate": "0"}
+           "distributional": True}
 
 
 def make_agent(args: argparse.Namespace, env, schedule):
