@@ -18,9 +18,10 @@ class SumTree:
     recomputes their ancestors from their children (never by adding deltas, so sums cannot
     drift; children are always added in the same order, so a rebuilt tree equals an updated
     one bit for bit); with repeated indices the last value wins. Both loop over the batch in
-    numba-compiled code (a 1M-leaf tree, a minibatch of 64: a few µs each, where numpy's
-    per-call overhead made the same work cost ~100 µs); the kernels are cached on disk after
-    their first compilation.
+    numba-compiled code: on a 1M-leaf tree a minibatch of 64 takes ~25 µs to sample (mostly
+    memory latency) and ~10 µs to update, where numpy's per-call overhead had made the two
+    cost 100-190 µs (docs/performance.md). The kernels are cached on disk after their first
+    compilation.
     """
 
     def __init__(self, capacity: int, fanout: int = 32) -> None:
@@ -33,7 +34,7 @@ class SumTree:
             sizes[-1] = -(-sizes[-1] // fanout) * fanout
             sizes.append(sizes[-1] // fanout)
         # [fanout, number of levels, offset of level 0, offset of level 1, ...]: the kernels'
-        # view of the layout, in one array (each array argument costs numba ~1 µs a call)
+        # view of the layout, in one array (every argument adds to numba's per-call dispatch)
         self._layout = np.array([fanout, len(sizes), *np.cumsum([0, *sizes[:-1]])], np.int64)
         self._nodes = np.zeros(sum(sizes), np.float64)
         self.levels: list[np.ndarray] = [self._nodes[o:o + s]
