@@ -26,14 +26,7 @@ def test_the_searched_optimum_reaches_the_flag_in_the_real_env():
     # no sequence the search covers is shorter: every single-switch sequence from a start
     # that one switch solves, replayed in the real env
     steps, _ = optimum.steps_to_goal(env, -0.2, 0.0, 1)
-    lengths = []
-    for first in (0, 2):
-        for switch in range(1, steps):
-            actions = [first] * switch + [2 - first] * (optimum.LIMIT - switch)
-            env.reset()
-            env.unwrapped.state = np.array([-0.2, 0.0])
-            for t, action in enumerate(actions[:optimum.LIMIT]):
-                if env.step(action)[2]:
-                    lengths.append(t + 1)
-                    break
-    assert min(lengths) == steps
+    lengths = [optimum.replay(env, (-0.2, 0.0),
+                              [first] * switch + [2 - first] * (optimum.LIMIT - switch))
+               for first in (0, 2) for switch in range(1, steps)]
+    assert min(n for n in lengths if n is not None) == steps
