@@ -33,7 +33,8 @@ class DQN(Agent):
     Units: ``buffer_size``, ``learning_starts``, ``target_update_interval`` count env
     steps; ``train_freq`` counts vector-env steps; ``gradient_steps`` updates (one
     minibatch of ``batch_size`` each) per training round. ``learning_rate`` is a float or any
-    schedule (driven by the Trainer's global step).
+    schedule (driven by the Trainer's global step), the step size of Adam with ``adam_eps``
+    (Keras's default 1e-7; Rainbow's 1.5e-4 damps the steps of small, noisy gradients).
 
     Scheduled hyperparameters (a number, a schedule, a :class:`~rlharness.hyper.Scheduled` or a
     CLI :class:`~rlharness.schedule_flags.ScheduleSpec`; see :mod:`rlharness.hyper`):
@@ -72,6 +73,7 @@ class DQN(Agent):
         exploration_final_eps: float = 0.04,
         exploration_rate=None,
         max_grad_norm: float = 10.0,
+        adam_eps: float = 1e-7,
         double: bool = True,
         dueling: bool = False,
         n_step: int = 1,
@@ -120,7 +122,7 @@ class DQN(Agent):
         self.target_net = QNetwork(obs_shape, self.n_actions, hidden_sizes, name="target_net",
                                    **net)
         self.target_net.set_weights(self.q_net.get_weights())
-        self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate))
+        self.optimizer = keras.optimizers.Adam(as_schedule(learning_rate), epsilon=adam_eps)
         self.optimizer.build(self.q_net.trainable_variables)
         self.frame_replay = observation_space.dtype == np.uint8 and len(obs_shape) in (2, 3)
         if self.frame_replay:

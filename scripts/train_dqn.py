@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "default)")
     g.add_argument("--max-grad-norm", type=cli.positive_float, default=10.0,
                    help="gradient-norm clipping (default: %(default)s)")
+    g.add_argument("--adam-eps", type=cli.positive_float, default=1e-7,
+                   help="Adam's epsilon, added to the root of its second-moment estimate; "
+                        "larger values damp the steps of small, noisy gradients (Rainbow: "
+                        "1.5e-4) (default: %(default)s, Keras's)")
     g.add_argument("--hidden-sizes", type=cli.positive_int, nargs="+", default=[256, 256],
                    metavar="N", help="MLP hidden layer sizes (default: 256 256)")
     g.add_argument("--double", action=argparse.BooleanOptionalAction, default=True,
@@ -128,7 +132,8 @@ def make_agent(args: argparse.Namespace, env, schedule):
         exploration_initial_eps=args.exploration_initial_eps,
         exploration_final_eps=args.exploration_final_eps,
         exploration_rate=optional_spec(args.exploration_rate),
-        max_grad_norm=args.max_grad_norm, double=args.double, dueling=args.dueling,
+        max_grad_norm=args.max_grad_norm, adam_eps=args.adam_eps, double=args.double,
+        dueling=args.dueling,
         n_step=args.n_step, prioritized=args.prioritized, per_alpha=args.per_alpha,
         per_beta=optional_spec(args.per_beta), per_eps=args.per_eps, noisy=args.noisy,
         distributional=args.distributional, n_atoms=args.n_atoms, v_min=args.v_min,

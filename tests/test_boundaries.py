@@ -63,6 +63,7 @@ SCRIPTS = {
             "--exploration-initial-eps": [0.0, 1.0, 1.0],
             "--exploration-final-eps": [0.0, 1.0, 0.0],
             "--max-grad-norm": [1e-9, 1.0, 1e9],
+            "--adam-eps": [1e-12, 1.0, 1e-7],
             "--hidden-sizes": [[1], [1, 1], [256, 256]],
             "--double": [True, False],
             "--save-replay": [True, False],

@@ -1,9 +1,13 @@
 """DQN, the Trainer and the replay buffer, on real gymnasium envs with real event files."""
 
+import os
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 
 from agents.dqn import DQN
 from agents.replay import ReplayBuffer
@@ -119,3 +123,15 @@ def test_replay_buffer_wraps_and_round_trips():
     for f in ReplayBuffer.FIELDS:
         np.testing.assert_array_equal(getattr(copy, f), getattr(buf, f))
     assert copy.pos == buf.pos and len(copy) == len(buf)
+
+
+def test_adam_eps_flag_reaches_the_optimizer(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import train_dqn
+
+    env = make_vec_env("CartPole-v1", 1, seed=0)
+    for i, (argv, eps) in enumerate((([], 1e-7), (["--adam-eps", "1.5e-4"], 1.5e-4))):
+        args = train_dqn.parse_args(["--hidden-sizes", "8", "--logdir", str(tmp_path / str(i)),
+                                     *argv])
+        agent = train_dqn.make_agent(args, env, 1e-3)
+        assert agent.optimizer.epsilon == pytest.approx(eps)
