@@ -8,6 +8,11 @@ evaluation (the Trainer's evaluation seed after ``--total-steps`` env steps), an
 expectation over the start distribution (positions uniform in [-0.6, -0.4], at rest).
 
     python scripts/mountaincar_optimum.py --seeds 0 1 2 3 4 --total-steps 120000
+    python scripts/mountaincar_optimum.py --eval-seed 12345 --episodes 1000
+
+With ``--eval-seed``, the optimum on the episodes of ``scripts/evaluate.py RUN --episodes N
+--seed S`` instead (any MountainCar-v0 run: the episodes depend only on the seed), so a policy's
+mean there minus this optimum is its loss in steps per episode.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ def build_parser() -> cli.ArgumentParser:
                         help="env steps of those runs (the evaluation seed depends on them)")
     parser.add_argument("--episodes", type=cli.positive_int, default=20,
                         help="episodes per evaluation, as the Trainer's --eval-episodes")
+    parser.add_argument("--eval-seed", type=cli.seed, default=None, metavar="S",
+                        help="solve the episodes of evaluate.py --seed S instead of --seeds's")
     parser.add_argument("--switches", type=cli.non_negative_int, default=2,
                         help="most direction changes searched (3 costs ~40x the time of 2)")
     parser.add_argument("--grid", type=cli.positive_int, default=101,
@@ -85,6 +92,17 @@ def replay(env, start, actions) -> int | None:
     return None
 
 
+def episode_starts(env, seed: int, episodes: int) -> list[tuple[float, float]]:
+    """Start states of an evaluation's ``episodes`` from ``seed``, as the Trainer's and
+    evaluate.py's 1-env vector env plays them: one seeded reset, then the env's own stream."""
+    starts = []
+    env.reset(seed=seed)
+    for _ in range(episodes):
+        starts.append(tuple(env.unwrapped.state))
+        env.reset()
+    return starts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.import_tensorflow_quietly()  # the Trainer's module holds the evaluation seed
@@ -98,14 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             assert replay(env, start, actions) == steps, "the real env disagrees with the search"
         return steps
 
+    if args.eval_seed is not None:
+        returns = [-optimum(s) for s in episode_starts(env, args.eval_seed, args.episodes)]
+        print(f"optimum {np.mean(returns):.3f} on the {args.episodes} episodes of "
+              f"evaluate.py --episodes {args.episodes} --seed {args.eval_seed}")
+        return 0
     means = []
     for seed in args.seeds:
-        starts = []  # the evaluation's episodes: one seeded reset, then the env's own stream
-        env.reset(seed=evaluation_seed(seed, args.total_steps))
-        for _ in range(args.episodes):
-            starts.append(tuple(env.unwrapped.state))
-            env.reset()
-        returns = [-optimum(s) for s in starts]
+        returns = [-optimum(s) for s in episode_starts(env, evaluation_seed(seed, args.total_steps),
+                                                      args.episodes)]
         means.append(np.mean(returns))
         print(f"seed {seed}: optimum {means[-1]:.2f} on its final evaluation's "
               f"{args.episodes} episodes (per episode: {' '.join(map(str, returns))})", flush=True)
