@@ -32,7 +32,6 @@ def test_the_searched_optimum_reaches_the_flag_in_the_real_env():
     assert min(n for n in lengths if n is not None) == steps
 
 
-
 def test_eval_seed_solves_the_episodes_evaluate_py_runs(capsys):
     from envs import make_vec_env
     from rlharness.trainer import greedy_returns
